@@ -1,0 +1,5 @@
+import sys
+
+from confgen.cli import main
+
+sys.exit(main())

@@ -1,0 +1,11 @@
+"""`confgen evaluate` (not implemented yet)."""
+
+from confgen.errors import ConfgenError
+
+
+def add_arguments(parser):
+    pass
+
+
+def run(args):
+    raise ConfgenError("'evaluate' is not implemented yet")

@@ -1,0 +1,258 @@
+"""The one featuriser: RDKit Mol (explicit hydrogens) -> :class:`MolGraph`.
+
+Shared by training, sampling and evaluation. Atom order is the Mol's atom order.
+
+Atom features (``ATOM_FEATURE_DIM`` columns, float 0/1):
+    element one-hot (``ELEMENTS``), formal charge one-hot (-2..+2), aromatic, hybridisation one-hot,
+    in ring, member of a ring of size 3..8, total hydrogens one-hot (0..4), degree one-hot (0..6),
+    chirality (CIP R, CIP S, chiral tag without CIP label).
+Chirality is encoded by CIP label rather than RDKit's CW/CCW tag because the tag depends on the order of
+the atom's bonds, which would break atom-permutation invariance.
+
+Edge features (``EDGE_FEATURE_DIM`` columns): edge type one-hot (single, double, triple, aromatic bond,
+2-hop, 3-hop, radius), conjugated, in ring, double-bond stereo (E, Z). Extended (2/3-hop) edges carry the
+shortest-path order; radius edges are added at model time from coordinates (see ``graph.radius_graph``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from rdkit import Chem
+
+from confgen.errors import InputError
+
+ELEMENTS = ("H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Br", "I")
+_ELEMENT_INDEX = {e: i for i, e in enumerate(ELEMENTS)}
+CHARGES = (-2, -1, 0, 1, 2)
+HYBRIDISATIONS = (
+    Chem.rdchem.HybridizationType.S,
+    Chem.rdchem.HybridizationType.SP,
+    Chem.rdchem.HybridizationType.SP2,
+    Chem.rdchem.HybridizationType.SP3,
+    Chem.rdchem.HybridizationType.SP3D,
+    Chem.rdchem.HybridizationType.SP3D2,
+)  # anything else -> "other" column
+RING_SIZES = (3, 4, 5, 6, 7, 8)
+MAX_HS = 4
+MAX_DEGREE = 6
+
+ATOM_FEATURE_DIM = (
+    len(ELEMENTS) + len(CHARGES) + 1 + (len(HYBRIDISATIONS) + 1) + 1 + len(RING_SIZES) + (MAX_HS + 1)
+    + (MAX_DEGREE + 1) + 3
+)
+
+BOND_TYPES = (
+    Chem.rdchem.BondType.SINGLE,
+    Chem.rdchem.BondType.DOUBLE,
+    Chem.rdchem.BondType.TRIPLE,
+    Chem.rdchem.BondType.AROMATIC,
+)
+#: edge-type columns: 4 bond types, then 2-hop, 3-hop, radius
+EDGE_TYPE_2HOP = 4
+EDGE_TYPE_3HOP = 5
+EDGE_TYPE_RADIUS = 6
+NUM_EDGE_TYPES = 7
+EDGE_FEATURE_DIM = NUM_EDGE_TYPES + 1 + 1 + 2
+
+MAX_HEAVY_ATOMS = 200
+
+
+@dataclass
+class MolGraph:
+    """A featurised molecular graph.
+
+    Attributes:
+        atom_feat: [num_nodes, ATOM_FEATURE_DIM] float32 atom features.
+        edge_index: [2, num_edges] long, directed (both directions present), bond + 2/3-hop edges.
+        edge_attr: [num_edges, EDGE_FEATURE_DIM] float32 edge features.
+        atomic_numbers: [num_nodes] long.
+        smiles: canonical isomeric SMILES of the molecule (without explicit H).
+        pos: optional [num_confs, num_nodes, 3] float32 conformer coordinates (Angstrom).
+        weights: optional [num_confs] float32 conformer weights (e.g. Boltzmann).
+    """
+
+    atom_feat: torch.Tensor
+    edge_index: torch.Tensor
+    edge_attr: torch.Tensor
+    atomic_numbers: torch.Tensor
+    smiles: str = ""
+    pos: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.atom_feat.shape[0])
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_index.shape[1])
+
+
+def _one_hot(index: int, size: int) -> list[float]:
+    v = [0.0] * size
+    v[index] = 1.0
+    return v
+
+
+def _mol_name(mol: Chem.Mol) -> str:
+    if mol.HasProp("_Name") and mol.GetProp("_Name").strip():
+        return mol.GetProp("_Name").strip()
+    try:
+        return Chem.MolToSmiles(Chem.RemoveHs(mol, sanitize=False))
+    except Exception:  # noqa: BLE001 - only used for a message
+        return "<molecule>"
+
+
+def check_mol(mol: Chem.Mol, max_heavy_atoms: int = MAX_HEAVY_ATOMS, source: str | None = None) -> None:
+    """Raise :class:`InputError` if ``mol`` cannot be featurised (element, size, no heavy atoms)."""
+    if mol is None:
+        raise InputError("molecule could not be parsed", source=source)
+    heavy = 0
+    for atom in mol.GetAtoms():
+        sym = atom.GetSymbol()
+        if sym not in _ELEMENT_INDEX:
+            raise InputError(
+                f"unsupported element {sym} (supported: {', '.join(ELEMENTS)})",
+                source=source,
+                smiles=_mol_name(mol),
+            )
+        if atom.GetAtomicNum() > 1:
+            heavy += 1
+    if heavy == 0:
+        raise InputError("molecule has no heavy atoms", source=source, smiles=_mol_name(mol))
+    if any(atom.GetNumImplicitHs() for atom in mol.GetAtoms()):
+        raise InputError("molecule has implicit hydrogens; add them first (Chem.AddHs)", source=source,
+                         smiles=_mol_name(mol))
+    if heavy > max_heavy_atoms:
+        raise InputError(
+            f"molecule has {heavy} heavy atoms, more than the limit of {max_heavy_atoms}",
+            source=source,
+            smiles=_mol_name(mol),
+        )
+
+
+def _atom_features(mol: Chem.Mol) -> np.ndarray:
+    ring_info = mol.GetRingInfo()
+    feats = []
+    for atom in mol.GetAtoms():
+        f: list[float] = []
+        f += _one_hot(_ELEMENT_INDEX[atom.GetSymbol()], len(ELEMENTS))
+        charge = min(max(atom.GetFormalCharge(), CHARGES[0]), CHARGES[-1])
+        f += _one_hot(CHARGES.index(charge), len(CHARGES))
+        f.append(float(atom.GetIsAromatic()))
+        hyb = atom.GetHybridization()
+        f += _one_hot(HYBRIDISATIONS.index(hyb) if hyb in HYBRIDISATIONS else len(HYBRIDISATIONS),
+                      len(HYBRIDISATIONS) + 1)
+        idx = atom.GetIdx()
+        f.append(float(ring_info.NumAtomRings(idx) > 0))
+        f += [float(ring_info.IsAtomInRingOfSize(idx, s)) for s in RING_SIZES]
+        f += _one_hot(min(atom.GetTotalNumHs(includeNeighbors=True), MAX_HS), MAX_HS + 1)
+        f += _one_hot(min(atom.GetDegree(), MAX_DEGREE), MAX_DEGREE + 1)
+        cip = atom.GetProp("_CIPCode") if atom.HasProp("_CIPCode") else ""
+        tagged = atom.GetChiralTag() in (
+            Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CW,
+            Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CCW,
+        )
+        f += [float(cip == "R"), float(cip == "S"), float(tagged and cip not in ("R", "S"))]
+        feats.append(f)
+    return np.asarray(feats, dtype=np.float32)
+
+
+def shortest_path_orders(num_nodes: int, bonds: np.ndarray, max_order: int = 3) -> np.ndarray:
+    """Shortest-path order (1..max_order) for each pair within ``max_order`` bonds; 0 elsewhere.
+
+    Args:
+        num_nodes: number of atoms.
+        bonds: [num_bonds, 2] atom index pairs.
+        max_order: largest path length kept.
+
+    Returns:
+        [num_nodes, num_nodes] int8 matrix of orders (0 on the diagonal and beyond ``max_order``).
+    """
+    adj = np.zeros((num_nodes, num_nodes), dtype=bool)
+    if len(bonds):
+        adj[bonds[:, 0], bonds[:, 1]] = True
+        adj[bonds[:, 1], bonds[:, 0]] = True
+    order = np.zeros((num_nodes, num_nodes), dtype=np.int8)
+    reached = np.eye(num_nodes, dtype=bool)
+    frontier = np.eye(num_nodes, dtype=bool)
+    adj_f = adj.astype(np.float32)
+    for k in range(1, max_order + 1):
+        frontier = (frontier.astype(np.float32) @ adj_f > 0) & ~reached  # [N, N]
+        order[frontier] = k
+        reached |= frontier
+    return order
+
+
+def featurize_mol(mol: Chem.Mol, max_order: int = 3, max_heavy_atoms: int = MAX_HEAVY_ATOMS,
+                  source: str | None = None, with_pos: bool = False) -> MolGraph:
+    """Featurise an RDKit Mol with explicit hydrogens.
+
+    Args:
+        mol: RDKit Mol; hydrogens must be explicit atoms (``Chem.AddHs``).
+        max_order: extended edges up to this many bonds apart (1 = bonds only).
+        max_heavy_atoms: larger molecules are rejected with :class:`InputError`.
+        source: where the molecule came from, used in error messages.
+        with_pos: also store all conformers of ``mol`` as ``pos`` [num_confs, N, 3].
+
+    Returns:
+        The :class:`MolGraph`.
+
+    Raises:
+        InputError: unsupported element, no heavy atoms, too large, or implicit hydrogens on atoms.
+    """
+    check_mol(mol, max_heavy_atoms=max_heavy_atoms, source=source)
+    mol = Chem.Mol(mol)
+    Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
+    n = mol.GetNumAtoms()
+
+    atom_feat = _atom_features(mol)  # [N, F]
+
+    bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int64)
+    bonds = bonds.reshape(-1, 2)
+    order = shortest_path_orders(n, bonds, max_order=max_order)  # [N, N]
+    src, dst = np.nonzero(order)  # both directions, sorted by src
+    edge_attr = np.zeros((len(src), EDGE_FEATURE_DIM), dtype=np.float32)
+    hop = order[src, dst]
+    edge_attr[hop == 2, EDGE_TYPE_2HOP] = 1.0
+    edge_attr[hop == 3, EDGE_TYPE_3HOP] = 1.0
+
+    # bond features, looked up by the (src, dst) pair
+    bond_row = {}
+    for b in mol.GetBonds():
+        bt = b.GetBondType()
+        row = np.zeros(EDGE_FEATURE_DIM, dtype=np.float32)
+        row[BOND_TYPES.index(bt) if bt in BOND_TYPES else 0] = 1.0
+        row[NUM_EDGE_TYPES] = float(b.GetIsConjugated())
+        row[NUM_EDGE_TYPES + 1] = float(b.IsInRing())
+        st = b.GetStereo()
+        row[NUM_EDGE_TYPES + 2] = float(st == Chem.rdchem.BondStereo.STEREOE)
+        row[NUM_EDGE_TYPES + 3] = float(st == Chem.rdchem.BondStereo.STEREOZ)
+        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
+        bond_row[(i, j)] = row
+        bond_row[(j, i)] = row
+    bond_mask = hop == 1
+    if bond_mask.any():
+        edge_attr[bond_mask] = np.stack([bond_row[(int(i), int(j))] for i, j in zip(src[bond_mask], dst[bond_mask])])
+
+    try:
+        smiles = Chem.MolToSmiles(Chem.RemoveHs(mol))
+    except Exception:  # noqa: BLE001 - RemoveHs can fail on odd valences; keep H then
+        smiles = Chem.MolToSmiles(mol)
+
+    pos = None
+    if with_pos and mol.GetNumConformers():
+        pos = torch.from_numpy(np.stack([c.GetPositions() for c in mol.GetConformers()]).astype(np.float32))
+
+    return MolGraph(
+        atom_feat=torch.from_numpy(atom_feat),
+        edge_index=torch.from_numpy(np.stack([src, dst]).astype(np.int64)),
+        edge_attr=torch.from_numpy(edge_attr),
+        atomic_numbers=torch.tensor([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=torch.long),
+        smiles=smiles,
+        pos=pos,
+    )
