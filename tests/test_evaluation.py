@@ -1,0 +1,188 @@
+"""Evaluation: symmetry-aware RMSD against RDKit's GetBestRMS, COV/MAT definitions, published COV-R."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rdkit import Chem
+from rdkit.Chem import AllChem, rdMolAlign
+
+from confgen.errors import InputError
+from confgen.evaluation import (
+    aggregate,
+    atom_mappings,
+    cov_mat,
+    heavy_atom_copy,
+    rmsd_matrix,
+    rmsd_matrix_from_positions,
+)
+
+
+def _sdf_ensemble(path: Path) -> Chem.Mol:
+    """All records of one SDF (same atom order) as conformers of one Mol."""
+    mols = [m for m in Chem.SDMolSupplier(str(path), removeHs=False)]
+    base = Chem.Mol(mols[0])
+    base.RemoveAllConformers()
+    for m in mols:
+        base.AddConformer(Chem.Conformer(m.GetConformer()), assignId=True)
+    return base
+
+
+def _get_best_rms_matrix(ref: Chem.Mol, gen: Chem.Mol) -> np.ndarray:
+    """The reference definition: RDKit GetBestRMS on heavy-atom copies, one pair at a time."""
+    ref_h, _ = heavy_atom_copy(ref)
+    gen_h, _ = heavy_atom_copy(gen)
+    ref_ids = [c.GetId() for c in ref_h.GetConformers()]
+    gen_ids = [c.GetId() for c in gen_h.GetConformers()]
+    out = np.empty((len(ref_ids), len(gen_ids)))
+    for i, rid in enumerate(ref_ids):
+        for j, gid in enumerate(gen_ids):
+            out[i, j] = rdMolAlign.GetBestRMS(Chem.Mol(gen_h), ref_h, gid, rid)
+    return out
+
+
+def _embed(smiles: str, n: int, seed: int) -> Chem.Mol:
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    ids = AllChem.EmbedMultipleConfs(mol, numConfs=n, randomSeed=seed)
+    assert len(ids) == n
+    return mol
+
+
+def _shuffled(mol: Chem.Mol, seed: int) -> Chem.Mol:
+    order = list(range(mol.GetNumAtoms()))
+    np.random.default_rng(seed).shuffle(order)
+    return Chem.RenumberAtoms(mol, order)
+
+
+SYMMETRIC = [
+    "CC(C)(C)c1ccc(C(=O)[O-])cc1",  # tert-butyl, para-phenyl flip, carboxylate (conjugated terminal group)
+    "OC(=O)c1ccccc1C(F)(F)F",  # acid O/OH symmetric on heavy atoms, CF3
+    "CC(C)(C)C(C)(C)C",  # two tert-butyls: 72 mappings
+    "[O-][N+](=O)c1ccc(C(N)=N)cc1",  # nitro and amidine
+    "NC(=O)CC(C)(C)c1ccccc1",  # primary amide, gem-dimethyl, phenyl
+]
+
+
+@pytest.mark.parametrize("smiles", SYMMETRIC)
+def test_rmsd_matches_getbestrms_on_symmetric_molecules(smiles):
+    ref = _embed(smiles, 4, seed=11)
+    gen = _shuffled(_embed(smiles, 5, seed=23), seed=3)  # different atom order and conformers
+    got = rmsd_matrix(ref, gen)
+    want = _get_best_rms_matrix(ref, gen)
+    assert got.shape == (4, 5)
+    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
+    # symmetry matters here: the identity mapping alone gives larger values somewhere
+    ref_h, ref_idx = heavy_atom_copy(ref)
+    assert atom_mappings(ref_h, ref_h).shape[0] > 1
+
+
+def test_rmsd_identical_conformers_is_zero_and_symmetric():
+    mol = _embed("CC(C)(C)c1ccccc1", 3, seed=5)
+    d = rmsd_matrix(mol, _shuffled(mol, 1))
+    assert np.all(np.abs(np.diag(d)) < 1e-6)
+    np.testing.assert_allclose(d, d.T, atol=1e-9)
+
+
+def test_rmsd_chunking_does_not_change_values():
+    mol = _embed("CC(C)(C)C(C)(C)C", 6, seed=2)
+    other = _embed("CC(C)(C)C(C)(C)C", 7, seed=9)
+    a = rmsd_matrix(mol, other)
+    b = rmsd_matrix(mol, other, chunk_size=5)
+    np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_rmsd_no_reflection():
+    """A mirror image is not superimposable: RMSD > 0, as in GetBestRMS (reflect=False)."""
+    mol = _embed("C[C@H](N)C(=O)O", 1, seed=4)  # alanine
+    pos = heavy_atom_copy(mol)
+    ref_pos = np.asarray(mol.GetConformer().GetPositions())[pos[1]][None]
+    mirror = ref_pos * np.array([1.0, 1.0, -1.0])
+    assert rmsd_matrix_from_positions(ref_pos, mirror)[0, 0] > 0.1
+    rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    assert rmsd_matrix_from_positions(ref_pos, ref_pos @ rot.T + 3.0)[0, 0] < 1e-6
+
+
+def test_graph_mismatch_and_atom_count_errors():
+    a = _embed("CCO", 1, seed=1)
+    b = _embed("CCN", 1, seed=1)
+    c = _embed("CCCO", 1, seed=1)
+    with pytest.raises(InputError, match="do not match"):
+        rmsd_matrix(a, b)
+    with pytest.raises(InputError, match="heavy-atom count"):
+        rmsd_matrix(a, c)
+
+
+def test_too_many_mappings_is_a_clear_error():
+    mol = _embed("CC(C)(C)C(C)(C)C", 1, seed=1)  # 72 mappings
+    with pytest.raises(InputError, match="more than 10 symmetry mappings"):
+        rmsd_matrix(mol, mol, max_matches=10)
+
+
+def _brute_cov_mat(d: np.ndarray, deltas):
+    """Textbook loops over the definitions."""
+    n_ref, n_gen = d.shape
+    cov_r, cov_p = [], []
+    for delta in deltas:
+        cov_r.append(sum(any(d[i, j] < delta for j in range(n_gen)) for i in range(n_ref)) / n_ref)
+        cov_p.append(sum(any(d[i, j] < delta for i in range(n_ref)) for j in range(n_gen)) / n_gen)
+    mat_r = sum(min(d[i, j] for j in range(n_gen)) for i in range(n_ref)) / n_ref
+    mat_p = sum(min(d[i, j] for i in range(n_ref)) for j in range(n_gen)) / n_gen
+    return cov_r, mat_r, cov_p, mat_p
+
+
+def test_cov_mat_hand_computed():
+    d = np.array([[0.3, 1.0, 2.0], [0.8, 0.6, 1.5]])
+    res = cov_mat(d, [0.5, 0.7, 1.25])
+    # reference minima 0.3, 0.6; generated minima 0.3, 0.6, 1.5
+    assert res["cov_r"] == [0.5, 1.0, 1.0]
+    assert res["mat_r"] == pytest.approx(0.45)
+    assert res["cov_p"] == pytest.approx([1 / 3, 2 / 3, 2 / 3])
+    assert res["mat_p"] == pytest.approx(0.8)
+    assert (res["n_ref"], res["n_gen"]) == (2, 3)
+
+
+def test_cov_mat_random_against_brute_force():
+    rng = np.random.default_rng(0)
+    deltas = [0.5, 0.75, 1.25]
+    for _ in range(20):
+        d = rng.uniform(0.0, 2.0, size=(rng.integers(1, 6), rng.integers(1, 9)))
+        res = cov_mat(d, deltas)
+        cov_r, mat_r, cov_p, mat_p = _brute_cov_mat(d, deltas)
+        assert res["cov_r"] == pytest.approx(cov_r)
+        assert res["cov_p"] == pytest.approx(cov_p)
+        assert res["mat_r"] == pytest.approx(mat_r)
+        assert res["mat_p"] == pytest.approx(mat_p)
+
+
+def test_missing_generated_counts_as_zero_coverage():
+    res = cov_mat(np.zeros((4, 0)), [0.5, 1.25])
+    assert res["cov_r"] == [0.0, 0.0]
+    assert res["mat_r"] is None and res["cov_p"] is None
+    full = cov_mat(np.array([[0.1, 0.2]]), [0.5, 1.25])
+    rows = aggregate([res, full], [0.5, 1.25])
+    assert rows[0]["cov_r_mean"] == pytest.approx(0.5)  # (0 + 1) / 2: the missing molecule counts
+    assert rows[0]["mat_r_mean"] == pytest.approx(0.1)  # undefined MAT-R left out
+    assert rows[1]["cov_p_median"] == pytest.approx(1.0)
+
+
+def test_shared_geom_molecules_match_getbestrms_and_published_covr(shared_data):
+    """Tora3D predictions vs GEOM references (different atom orders): GetBestRMS and index.csv COV-R."""
+    root = shared_data / "geom_drugs_tora3d7"
+    with open(root / "index.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        ref = _sdf_ensemble(root / "molecules" / row["dir"] / row["true_file"])
+        gen = _sdf_ensemble(root / "molecules" / row["dir"] / row["pred_file"])
+        d = rmsd_matrix(ref, gen)
+        assert d.shape == (int(row["n_true"]), int(row["n_pred"]))
+        cov = cov_mat(d, [1.25])["cov_r"][0]
+        assert round(cov, 3) == pytest.approx(float(row["covr_at_1p25A_from_filename"]), abs=1e-9), row["dir"]
+        if row["dir"] in ("mol00", "mol02", "mol06"):  # pairwise GetBestRMS is slow: a sample of pairs
+            ref_h, _ = heavy_atom_copy(ref)
+            gen_h, _ = heavy_atom_copy(gen)
+            for i, j in [(0, 0), (1, 2), (ref.GetNumConformers() - 1, gen.GetNumConformers() - 1)]:
+                want = rdMolAlign.GetBestRMS(Chem.Mol(gen_h), ref_h, j, i)
+                assert d[i, j] == pytest.approx(want, abs=1e-6)
