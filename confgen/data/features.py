@@ -107,24 +107,45 @@ def _mol_name(mol: Chem.Mol) -> str:
         return "<molecule>"
 
 
+_ATOMIC_NUM_INDEX = np.full(128, -1, dtype=np.int64)
+for _i, _e in enumerate(ELEMENTS):
+    _ATOMIC_NUM_INDEX[Chem.GetPeriodicTable().GetAtomicNumber(_e)] = _i
+_CHIRAL_TAGGED = (Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CCW)
+_HYB_INDEX = {h: i for i, h in enumerate(HYBRIDISATIONS)}
+_BOND_INDEX = {b: i for i, b in enumerate(BOND_TYPES)}
+
+
+def _atoms(mol: Chem.Mol) -> list:
+    # indexing is several times faster than iterating RDKit's Python-side atom sequence wrapper
+    return [mol.GetAtomWithIdx(i) for i in range(mol.GetNumAtoms())]
+
+
+def _bonds(mol: Chem.Mol) -> list:
+    return [mol.GetBondWithIdx(i) for i in range(mol.GetNumBonds())]
+
+
 def check_mol(mol: Chem.Mol, max_heavy_atoms: int = MAX_HEAVY_ATOMS, source: str | None = None) -> None:
     """Raise :class:`InputError` if ``mol`` cannot be featurised (element, size, no heavy atoms)."""
     if mol is None:
         raise InputError("molecule could not be parsed", source=source)
+    _check_atoms(mol, _atoms(mol), max_heavy_atoms, source)
+
+
+def _check_atoms(mol: Chem.Mol, atoms: list, max_heavy_atoms: int, source: str | None) -> None:
     heavy = 0
-    for atom in mol.GetAtoms():
-        sym = atom.GetSymbol()
-        if sym not in _ELEMENT_INDEX:
+    for atom in atoms:
+        z = atom.GetAtomicNum()
+        if z >= len(_ATOMIC_NUM_INDEX) or _ATOMIC_NUM_INDEX[z] < 0:
             raise InputError(
-                f"unsupported element {sym} (supported: {', '.join(ELEMENTS)})",
+                f"unsupported element {atom.GetSymbol()} (supported: {', '.join(ELEMENTS)})",
                 source=source,
                 smiles=_mol_name(mol),
             )
-        if atom.GetAtomicNum() > 1:
+        if z > 1:
             heavy += 1
     if heavy == 0:
         raise InputError("molecule has no heavy atoms", source=source, smiles=_mol_name(mol))
-    if any(atom.GetNumImplicitHs() for atom in mol.GetAtoms()):
+    if any(atom.GetNumImplicitHs() for atom in atoms):
         raise InputError("molecule has implicit hydrogens; add them first (Chem.AddHs)", source=source,
                          smiles=_mol_name(mol))
     if heavy > max_heavy_atoms:
@@ -135,31 +156,52 @@ def check_mol(mol: Chem.Mol, max_heavy_atoms: int = MAX_HEAVY_ATOMS, source: str
         )
 
 
-def _atom_features(mol: Chem.Mol) -> np.ndarray:
-    ring_info = mol.GetRingInfo()
-    feats = []
-    for atom in mol.GetAtoms():
-        f: list[float] = []
-        f += _one_hot(_ELEMENT_INDEX[atom.GetSymbol()], len(ELEMENTS))
-        charge = min(max(atom.GetFormalCharge(), CHARGES[0]), CHARGES[-1])
-        f += _one_hot(CHARGES.index(charge), len(CHARGES))
-        f.append(float(atom.GetIsAromatic()))
-        hyb = atom.GetHybridization()
-        f += _one_hot(HYBRIDISATIONS.index(hyb) if hyb in HYBRIDISATIONS else len(HYBRIDISATIONS),
-                      len(HYBRIDISATIONS) + 1)
-        idx = atom.GetIdx()
-        f.append(float(ring_info.NumAtomRings(idx) > 0))
-        f += [float(ring_info.IsAtomInRingOfSize(idx, s)) for s in RING_SIZES]
-        f += _one_hot(min(atom.GetTotalNumHs(includeNeighbors=True), MAX_HS), MAX_HS + 1)
-        f += _one_hot(min(atom.GetDegree(), MAX_DEGREE), MAX_DEGREE + 1)
+def _atom_features(mol: Chem.Mol, atoms: list | None = None) -> np.ndarray:
+    """[num_atoms, ATOM_FEATURE_DIM] float32 atom features (see the module docstring for the columns)."""
+    atoms = _atoms(mol) if atoms is None else atoms
+    n = len(atoms)
+    z = np.empty(n, dtype=np.int64)
+    charge = np.empty(n, dtype=np.int64)
+    aromatic = np.empty(n, dtype=np.float32)
+    hyb = np.empty(n, dtype=np.int64)
+    num_h = np.empty(n, dtype=np.int64)
+    degree = np.empty(n, dtype=np.int64)
+    chiral = np.zeros((n, 3), dtype=np.float32)
+    other_hyb = len(HYBRIDISATIONS)
+    for i, atom in enumerate(atoms):
+        z[i] = atom.GetAtomicNum()
+        charge[i] = atom.GetFormalCharge()
+        aromatic[i] = atom.GetIsAromatic()
+        hyb[i] = _HYB_INDEX.get(atom.GetHybridization(), other_hyb)
+        num_h[i] = atom.GetTotalNumHs(includeNeighbors=True)
+        degree[i] = atom.GetDegree()
         cip = atom.GetProp("_CIPCode") if atom.HasProp("_CIPCode") else ""
-        tagged = atom.GetChiralTag() in (
-            Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CW,
-            Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CCW,
-        )
-        f += [float(cip == "R"), float(cip == "S"), float(tagged and cip not in ("R", "S"))]
-        feats.append(f)
-    return np.asarray(feats, dtype=np.float32)
+        if cip == "R":
+            chiral[i, 0] = 1.0
+        elif cip == "S":
+            chiral[i, 1] = 1.0
+        elif atom.GetChiralTag() in _CHIRAL_TAGGED:
+            chiral[i, 2] = 1.0
+    ring_size = np.zeros((n, len(RING_SIZES)), dtype=np.float32)
+    in_ring = np.zeros(n, dtype=np.float32)
+    for ring in mol.GetRingInfo().AtomRings():
+        idx = np.fromiter(ring, dtype=np.int64)
+        in_ring[idx] = 1.0
+        if RING_SIZES[0] <= len(ring) <= RING_SIZES[-1]:
+            ring_size[idx, len(ring) - RING_SIZES[0]] = 1.0
+    eye = np.eye
+    blocks = [
+        eye(len(ELEMENTS), dtype=np.float32)[_ATOMIC_NUM_INDEX[z]],
+        eye(len(CHARGES), dtype=np.float32)[np.clip(charge, CHARGES[0], CHARGES[-1]) - CHARGES[0]],
+        aromatic[:, None],
+        eye(len(HYBRIDISATIONS) + 1, dtype=np.float32)[hyb],
+        in_ring[:, None],
+        ring_size,
+        eye(MAX_HS + 1, dtype=np.float32)[np.minimum(num_h, MAX_HS)],
+        eye(MAX_DEGREE + 1, dtype=np.float32)[np.minimum(degree, MAX_DEGREE)],
+        chiral,
+    ]
+    return np.concatenate(blocks, axis=1)
 
 
 def shortest_path_orders(num_nodes: int, bonds: np.ndarray, max_order: int = 3) -> np.ndarray:
@@ -205,39 +247,42 @@ def featurize_mol(mol: Chem.Mol, max_order: int = 3, max_heavy_atoms: int = MAX_
     Raises:
         InputError: unsupported element, no heavy atoms, too large, or implicit hydrogens on atoms.
     """
-    check_mol(mol, max_heavy_atoms=max_heavy_atoms, source=source)
+    if mol is None:
+        raise InputError("molecule could not be parsed", source=source)
+    _check_atoms(mol, _atoms(mol), max_heavy_atoms, source)
     mol = Chem.Mol(mol)
     Chem.AssignStereochemistry(mol, cleanIt=True, force=True)
     n = mol.GetNumAtoms()
+    atoms = _atoms(mol)
 
-    atom_feat = _atom_features(mol)  # [N, F]
+    atom_feat = _atom_features(mol, atoms)  # [N, F]
 
-    bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int64)
-    bonds = bonds.reshape(-1, 2)
+    bond_list = _bonds(mol)
+    nb = len(bond_list)
+    bonds = np.empty((nb, 2), dtype=np.int64)
+    bond_feat = np.zeros((nb, EDGE_FEATURE_DIM), dtype=np.float32)  # [B, F_e]
+    for k, b in enumerate(bond_list):
+        bonds[k, 0] = b.GetBeginAtomIdx()
+        bonds[k, 1] = b.GetEndAtomIdx()
+        bond_feat[k, _BOND_INDEX.get(b.GetBondType(), 0)] = 1.0
+        bond_feat[k, NUM_EDGE_TYPES] = b.GetIsConjugated()
+        bond_feat[k, NUM_EDGE_TYPES + 1] = b.IsInRing()
+        st = b.GetStereo()
+        bond_feat[k, NUM_EDGE_TYPES + 2] = st == Chem.rdchem.BondStereo.STEREOE
+        bond_feat[k, NUM_EDGE_TYPES + 3] = st == Chem.rdchem.BondStereo.STEREOZ
     order = shortest_path_orders(n, bonds, max_order=max_order)  # [N, N]
     src, dst = np.nonzero(order)  # both directions, sorted by src
     edge_attr = np.zeros((len(src), EDGE_FEATURE_DIM), dtype=np.float32)
     hop = order[src, dst]
     edge_attr[hop == 2, EDGE_TYPE_2HOP] = 1.0
     edge_attr[hop == 3, EDGE_TYPE_3HOP] = 1.0
-
     # bond features, looked up by the (src, dst) pair
-    bond_row = {}
-    for b in mol.GetBonds():
-        bt = b.GetBondType()
-        row = np.zeros(EDGE_FEATURE_DIM, dtype=np.float32)
-        row[BOND_TYPES.index(bt) if bt in BOND_TYPES else 0] = 1.0
-        row[NUM_EDGE_TYPES] = float(b.GetIsConjugated())
-        row[NUM_EDGE_TYPES + 1] = float(b.IsInRing())
-        st = b.GetStereo()
-        row[NUM_EDGE_TYPES + 2] = float(st == Chem.rdchem.BondStereo.STEREOE)
-        row[NUM_EDGE_TYPES + 3] = float(st == Chem.rdchem.BondStereo.STEREOZ)
-        i, j = b.GetBeginAtomIdx(), b.GetEndAtomIdx()
-        bond_row[(i, j)] = row
-        bond_row[(j, i)] = row
-    bond_mask = hop == 1
-    if bond_mask.any():
-        edge_attr[bond_mask] = np.stack([bond_row[(int(i), int(j))] for i, j in zip(src[bond_mask], dst[bond_mask])])
+    if nb:
+        bond_id = np.full((n, n), -1, dtype=np.int64)
+        bond_id[bonds[:, 0], bonds[:, 1]] = np.arange(nb)
+        bond_id[bonds[:, 1], bonds[:, 0]] = np.arange(nb)
+        bond_mask = hop == 1
+        edge_attr[bond_mask] = bond_feat[bond_id[src[bond_mask], dst[bond_mask]]]
 
     try:
         smiles = Chem.MolToSmiles(Chem.RemoveHs(mol))
@@ -252,7 +297,7 @@ def featurize_mol(mol: Chem.Mol, max_order: int = 3, max_heavy_atoms: int = MAX_
         atom_feat=torch.from_numpy(atom_feat),
         edge_index=torch.from_numpy(np.stack([src, dst]).astype(np.int64)),
         edge_attr=torch.from_numpy(edge_attr),
-        atomic_numbers=torch.tensor([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=torch.long),
+        atomic_numbers=torch.tensor([a.GetAtomicNum() for a in atoms], dtype=torch.long),
         smiles=smiles,
         pos=pos,
     )
