@@ -1,0 +1,106 @@
+"""Checkpoints: write atomically, rebuild a :class:`ScoreModel` from a checkpoint alone.
+
+A checkpoint is a dict of plain Python values and tensors (loadable with ``torch.load(weights_only=True)``)::
+
+    {"format": "confgen-checkpoint-v1", "version": confgen.__version__, "config": Config.to_dict(),
+     "model": state_dict (EMA weights when EMA is on; used for inference),
+     "trained_on": {dataset, n_molecules, n_conformers, sources, excluded, ...},
+     "metrics": {...}, "step": int, "epoch": int,
+     # training state (last.pt; enough to resume exactly):
+     "raw_model", "ema", "optimizer", "scheduler", "rng"}
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from confgen.errors import ConfgenError
+
+CHECKPOINT_FORMAT = "confgen-checkpoint-v1"
+DEFAULT_CHECKPOINT = "default.pt"
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
+    """Write ``payload`` to ``path`` atomically (temp file in the same directory, then ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint dict safely (``weights_only=True``); clear errors for missing or foreign files."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfgenError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user error
+        raise ConfgenError(f"{path}: not a readable confgen checkpoint ({exc.__class__.__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT or "config" not in ckpt:
+        raise ConfgenError(f"{path}: not a confgen checkpoint (format {CHECKPOINT_FORMAT} expected)")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu", weights: str = "model"):
+    """Rebuild the model of a checkpoint dict.
+
+    Args:
+        ckpt: dict from :func:`read_checkpoint`.
+        device: torch device.
+        weights: ``"model"`` (EMA / inference weights) or ``"raw_model"`` (raw training weights).
+
+    Returns:
+        :class:`confgen.models.score_net.ScoreModel` in eval mode, with attributes ``config`` (Config),
+        ``trained_on``, ``metrics`` and ``checkpoint_version``.
+    """
+    from confgen.config import Config
+    from confgen.models.score_net import build_model
+
+    config = Config.from_dict(ckpt["config"], source="checkpoint config")
+    model = build_model(config)
+    model.load_state_dict(ckpt[weights] if weights in ckpt else ckpt["model"])
+    model.to(device).eval()
+    model.config = config
+    model.trained_on = ckpt.get("trained_on", {})
+    model.metrics = ckpt.get("metrics", {})
+    model.checkpoint_version = ckpt.get("version")
+    return model
+
+
+def default_checkpoint_path() -> Path | None:
+    """Path of the shipped default checkpoint, or ``None`` if the package ships none."""
+    ref = resources.files("confgen.checkpoints").joinpath(DEFAULT_CHECKPOINT)
+    if ref.is_file():
+        return Path(str(ref))
+    return None
+
+
+def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu"):
+    """Load a score model from a checkpoint; ``None`` = the default model shipped with the package.
+
+    Args:
+        path: checkpoint file (``best.pt`` / ``last.pt`` written by ``confgen train``) or ``None``.
+        device: torch device string.
+
+    Returns:
+        :class:`confgen.models.score_net.ScoreModel` in eval mode.
+
+    Raises:
+        ConfgenError: missing or unreadable file, or no default model shipped.
+    """
+    if path is None:
+        path = default_checkpoint_path()
+        if path is None:
+            raise ConfgenError("no default model shipped with this confgen installation "
+                               "(confgen/checkpoints/default.pt); pass a checkpoint trained with 'confgen train'")
+    return model_from_checkpoint(read_checkpoint(path, device=device), device=device)

@@ -1,0 +1,137 @@
+"""Noise-conditional score network: graph + coordinates + sigma -> score of the coordinates.
+
+The backbone predicts ``vec`` ~ ``-eps`` at unit scale (``x_noisy = x + sigma * eps``); the score is
+``vec / sigma``. Positions are centred per graph and scaled by ``1 / sqrt(1 + sigma^2)`` before the backbone
+so that its inputs stay O(1) from sigma = 0.01 to 10 Angstrom.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from confgen.data.features import ATOM_FEATURE_DIM, EDGE_FEATURE_DIM, featurize_mol
+from confgen.data.graph import GraphBatch, collate, merge_radius_edges, radius_graph
+from confgen.models.clofnet import ClofNet
+from confgen.models.egnn import EGNN
+from confgen.models.layers import SigmaEmbedding, mlp
+from confgen.noise import geometric_sigmas, remove_com
+
+#: backbone registry: name -> class with the contract
+#: ``__init__(*, hidden_dim, edge_dim, num_layers, num_rbf)`` and
+#: ``forward(h [N,H], pos [N,3], edge_index [2,E], edge_attr [E,F], batch=None) -> (h [N,H], vec [N,3])``.
+BACKBONES: dict[str, Callable[..., nn.Module]] = {
+    "egnn": EGNN,
+    "clofnet": ClofNet,
+}
+
+
+class ScoreModel(nn.Module):
+    """Score network ``s(x, sigma | graph)`` approximating grad_x log p_sigma(x).
+
+    Args:
+        backbone: name in :data:`BACKBONES`.
+        hidden_dim: node/edge feature width.
+        num_layers: backbone layers.
+        cutoff: radius-edge cutoff in Angstrom (on the noisy coordinates; 0 = bond/extended edges only).
+        num_rbf: radial basis size.
+        sigma_embed_dim: Fourier features of log(sigma).
+        sigma_max: largest training noise level.
+        sigma_min: smallest training noise level.
+        num_levels: number of levels of the geometric schedule (``self.sigmas``, descending).
+        atom_dim: atom feature width (featuriser's).
+        edge_dim: edge feature width (featuriser's).
+    """
+
+    def __init__(self, *, backbone: str = "clofnet", hidden_dim: int = 96, num_layers: int = 4,
+                 cutoff: float = 4.0, num_rbf: int = 16, sigma_embed_dim: int = 32, sigma_max: float = 10.0,
+                 sigma_min: float = 0.01, num_levels: int = 50, atom_dim: int = ATOM_FEATURE_DIM,
+                 edge_dim: int = EDGE_FEATURE_DIM):
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r} (known: {', '.join(BACKBONES)})")
+        self.backbone_name = backbone
+        self.cutoff = float(cutoff)
+        self.register_buffer("sigmas", geometric_sigmas(sigma_max, sigma_min, num_levels))
+        self.sigma_embed = SigmaEmbedding(sigma_embed_dim, hidden_dim)
+        self.node_in = mlp([atom_dim + hidden_dim, hidden_dim, hidden_dim])
+        self.edge_in = nn.Linear(edge_dim, hidden_dim)
+        self.edge_sigma = nn.Linear(hidden_dim, hidden_dim, bias=False)
+        self.edge_out = nn.Linear(hidden_dim, hidden_dim)
+        self.backbone = BACKBONES[backbone](hidden_dim=hidden_dim, edge_dim=hidden_dim, num_layers=num_layers,
+                                            num_rbf=num_rbf)
+
+    def forward(self, batch: GraphBatch, pos: torch.Tensor, sigma: torch.Tensor,
+                pairs: torch.Tensor | None = None) -> torch.Tensor:
+        """Estimated score.
+
+        Args:
+            batch: the molecular graphs.
+            pos: [N, 3] noisy coordinates (Angstrom).
+            sigma: [N] noise level of each node (constant within a graph).
+            pairs: optional ``confgen.data.graph.all_pairs(batch.ptr)`` [2, P] to reuse across calls.
+
+        Returns:
+            [N, 3] score, centred per graph.
+        """
+        dtype = pos.dtype
+        n = pos.shape[0]
+        g = batch.num_graphs
+        sigma = sigma.to(dtype)
+        x = remove_com(pos, batch.batch, g)  # [N, 3]
+        edge_index, edge_attr = batch.edge_index, batch.edge_attr.to(dtype)
+        if self.cutoff > 0:
+            radius = radius_graph(x.detach(), self.cutoff, batch.ptr, pairs=pairs)  # [2, R]
+            edge_index, edge_attr = merge_radius_edges(edge_index, edge_attr, radius, n)
+        x_in = x / torch.sqrt(1.0 + sigma * sigma).unsqueeze(-1)  # [N, 3]
+        s_emb = self.sigma_embed(sigma)  # [N, H]
+        h = self.node_in(torch.cat([batch.atom_feat.to(dtype), s_emb], -1))  # [N, H]
+        # edge embedding MLP on cat(edge_attr, sigma embedding of the receiving node), first layer split
+        e = self.edge_in(edge_attr) + self.edge_sigma(s_emb)[edge_index[0]]  # [E, H]
+        e = self.edge_out(torch.nn.functional.silu(e))  # [E, H]
+        _, vec = self.backbone(h, x_in, edge_index, e, batch=batch.batch)
+        vec = remove_com(vec, batch.batch, g)
+        return vec / sigma.unsqueeze(-1)
+
+    @torch.no_grad()
+    def score(self, mol, pos, sigma: float) -> torch.Tensor:
+        """Score for one RDKit Mol (explicit hydrogens, any atom order).
+
+        Args:
+            mol: RDKit Mol with explicit H.
+            pos: [N, 3] coordinates in Angstrom (Tensor or array), in the Mol's atom order.
+            sigma: noise level (Angstrom).
+
+        Returns:
+            [N, 3] score on the model's device and dtype.
+        """
+        p = next(self.parameters())
+        graph = collate([featurize_mol(mol)]).to(p.device)
+        pos = torch.as_tensor(pos, dtype=p.dtype, device=p.device).reshape(-1, 3)
+        if pos.shape[0] != graph.num_nodes:
+            raise ValueError(f"pos has {pos.shape[0]} atoms, the molecule {graph.num_nodes}")
+        sig = torch.full((graph.num_nodes,), float(sigma), dtype=p.dtype, device=p.device)
+        return self.forward(graph, pos, sig)
+
+
+def model_kwargs(config) -> dict:
+    """Keyword arguments of :class:`ScoreModel` from a :class:`confgen.config.Config`."""
+    m, nz = config.model, config.noise
+    return dict(backbone=m.backbone, hidden_dim=m.hidden_dim, num_layers=m.num_layers, cutoff=m.cutoff,
+                num_rbf=m.num_rbf, sigma_embed_dim=m.sigma_embed_dim, sigma_max=nz.sigma_max,
+                sigma_min=nz.sigma_min, num_levels=nz.num_levels)
+
+
+def build_model(config) -> ScoreModel:
+    """Build the :class:`ScoreModel` described by a :class:`confgen.config.Config`.
+
+    Raises:
+        ConfgenError: unknown backbone.
+    """
+    from confgen.errors import ConfgenError
+
+    if config.model.backbone not in BACKBONES:
+        raise ConfgenError(f"unknown model.backbone {config.model.backbone!r} (known: {', '.join(BACKBONES)})")
+    return ScoreModel(**model_kwargs(config))

@@ -1,0 +1,84 @@
+"""Noise levels, perturbation and centre-of-mass handling for denoising score matching.
+
+Positions live in the translation-free subspace: every graph's coordinates, noise and scores are centred
+(unweighted centroid, called "centre of mass" here as in the literature).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def geometric_sigmas(sigma_max: float = 10.0, sigma_min: float = 0.01, num_levels: int = 50) -> torch.Tensor:
+    """Geometric noise schedule, descending (ConfGF / NCSN default: 50 levels from 10 to 0.01 Angstrom).
+
+    Returns:
+        [num_levels] float32 tensor, ``sigmas[0] = sigma_max``, ``sigmas[-1] = sigma_min``.
+    """
+    if not (sigma_max > 0 and sigma_min > 0):
+        raise ValueError("sigma_max and sigma_min must be positive")
+    if num_levels < 1:
+        raise ValueError("num_levels must be at least 1")
+    if num_levels == 1:
+        return torch.tensor([float(sigma_max)])
+    return torch.exp(torch.linspace(math.log(sigma_max), math.log(sigma_min), num_levels))
+
+
+def scatter_mean(x: torch.Tensor, index: torch.Tensor, num_groups: int) -> torch.Tensor:
+    """Mean of rows of ``x`` [N, D] per group ``index`` [N] -> [num_groups, D] (empty groups give 0)."""
+    out = torch.zeros(num_groups, x.shape[1], dtype=x.dtype, device=x.device)
+    out.index_add_(0, index, x)
+    count = torch.zeros(num_groups, dtype=x.dtype, device=x.device)
+    count.index_add_(0, index, torch.ones_like(index, dtype=x.dtype))
+    return out / count.clamp(min=1).unsqueeze(-1)
+
+
+def remove_com(x: torch.Tensor, batch: torch.Tensor | None, num_graphs: int | None = None) -> torch.Tensor:
+    """Subtract each graph's centroid.
+
+    Args:
+        x: [N, 3] positions, noise or scores.
+        batch: [N] graph index of each node (``None`` = one graph).
+        num_graphs: number of graphs (default ``batch.max() + 1``).
+
+    Returns:
+        [N, 3] with zero mean per graph.
+    """
+    if batch is None:
+        return x - x.mean(0, keepdim=True)
+    if num_graphs is None:
+        num_graphs = int(batch.max()) + 1 if batch.numel() else 0
+    return x - scatter_mean(x, batch, num_graphs)[batch]
+
+
+def sample_sigmas(sigmas: torch.Tensor, num_graphs: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One noise level per graph, uniform over the schedule.
+
+    Returns:
+        [num_graphs] noise levels.
+    """
+    idx = torch.randint(0, sigmas.numel(), (num_graphs,), generator=generator, device=sigmas.device)
+    return sigmas[idx]
+
+
+def perturb(pos: torch.Tensor, sigma_node: torch.Tensor, batch: torch.Tensor | None,
+            num_graphs: int | None = None,
+            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Add centred Gaussian noise: ``x_noisy = x + sigma * eps`` with ``eps`` centred per graph.
+
+    Args:
+        pos: [N, 3] clean positions.
+        sigma_node: [N] noise level of each node (its graph's).
+        batch: [N] graph index.
+        num_graphs: number of graphs.
+        generator: random generator for ``eps``.
+
+    Returns:
+        (x_noisy [N, 3], eps [N, 3]); ``x_noisy`` is centred too.
+    """
+    eps = torch.randn(pos.shape, generator=generator, dtype=pos.dtype, device="cpu").to(pos.device)
+    eps = remove_com(eps, batch, num_graphs)
+    x = remove_com(pos, batch, num_graphs) + sigma_node.unsqueeze(-1) * eps
+    return x, eps

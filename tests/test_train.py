@@ -1,0 +1,156 @@
+"""Training: overfitting lowers the loss, checkpoints round-trip, resume is exact, bad input is reported."""
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from confgen.checkpoint import load_model, read_checkpoint, save_checkpoint
+from confgen.cli import main as cli_main
+from confgen.config import Config, load_config
+from confgen.data import collate
+from confgen.data.dataset import load_shard, save_shard
+from confgen.errors import ConfgenError
+from confgen.models import build_model
+from confgen.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "data" / "tiny_qm9"
+
+
+def _small_dataset(tmp_path: Path, n_train: int = 8, n_val: int = 4) -> Path:
+    d = tmp_path / "ds"
+    d.mkdir()
+    save_shard(d / "train_00000.pt", load_shard(TINY / "train_00000.pt")[:n_train])
+    save_shard(d / "val_00000.pt", load_shard(TINY / "val_00000.pt")[:n_val])
+    (d / "summary.json").write_text((TINY / "summary.json").read_text())
+    return d
+
+
+def _config(data: Path, **train) -> Config:
+    cfg = load_config(REPO / "configs" / "tiny_egnn.yaml")
+    cfg.data.path = str(data)
+    cfg.model.hidden_dim = 16
+    cfg.model.num_layers = 2
+    cfg.train.batch_size = 4
+    for k, v in train.items():
+        setattr(cfg.train, k, v)
+    return cfg
+
+
+def _fixed_loss(model, graphs, seed=0) -> float:
+    from confgen.losses import dsm_loss
+    from confgen.noise import perturb
+    batch = collate(graphs)
+    pos = torch.cat([g.pos[0] for g in graphs])
+    g = torch.Generator().manual_seed(seed)
+    total = 0.0
+    with torch.no_grad():
+        for sigma in model.sigmas[::5]:
+            sig = torch.full((pos.shape[0],), float(sigma))
+            x, eps = perturb(pos, sig, batch.batch, batch.num_graphs, generator=g)
+            total += float(dsm_loss(model(batch, x, sig), eps, sig, batch.batch, batch.num_graphs))
+    return total / len(model.sigmas[::5])
+
+
+def test_overfitting_a_tiny_set_lowers_the_loss(tmp_path):
+    data = _small_dataset(tmp_path)
+    cfg = _config(data, max_steps=200, lr=3e-3, warmup_steps=5, val_every=100, ckpt_every=0, ema_decay=0.9)
+    torch.manual_seed(cfg.train.seed)
+    before = _fixed_loss(build_model(cfg).eval(), load_shard(data / "train_00000.pt"))
+    res = train(cfg, tmp_path / "run", progress=False, device="cpu")
+    assert res["finished"] and res["step"] == 200
+    after = _fixed_loss(load_model(tmp_path / "run" / "last.pt"), load_shard(data / "train_00000.pt"))
+    assert after < 0.75 * before, (before, after)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [int(r["step"]) for r in rows][-1] == 200
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    best = read_checkpoint(tmp_path / "run" / "best.pt")
+    assert best["metrics"]["best_val_loss"] == pytest.approx(min(float(r["val_loss"]) for r in rows if r["val_loss"]),
+                                                             rel=1e-5)
+    assert best["trained_on"]["n_train_conformers"] == 8
+    assert best["trained_on"]["excluded"]["files"]
+
+
+def test_resume_is_exact(tmp_path):
+    data = _small_dataset(tmp_path, n_train=10)
+    cfg = _config(data, max_steps=12, val_every=5, ckpt_every=0, batch_size=3)
+    train(cfg, tmp_path / "straight", progress=False, device="cpu")
+    r1 = train(cfg, tmp_path / "resumed", progress=False, device="cpu", stop_after=7)
+    assert not r1["finished"] and r1["step"] == 7
+    with pytest.raises(ConfgenError, match="already holds"):
+        train(cfg, tmp_path / "resumed", progress=False, device="cpu")
+    r2 = train(cfg, tmp_path / "resumed", resume=True, progress=False, device="cpu")
+    assert r2["finished"] and r2["step"] == 12
+    a = read_checkpoint(tmp_path / "straight" / "last.pt")
+    b = read_checkpoint(tmp_path / "resumed" / "last.pt")
+    for key in ("raw_model", "model"):
+        assert a[key].keys() == b[key].keys()
+        for k in a[key]:
+            assert torch.equal(a[key][k], b[key][k]), (key, k)
+    assert a["metrics"]["val_loss"] == b["metrics"]["val_loss"]
+
+
+def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
+    cfg = Config()
+    cfg.model.backbone = "clofnet"
+    cfg.model.hidden_dim = 24
+    torch.manual_seed(1)
+    model = build_model(cfg).eval()
+    save_checkpoint(tmp_path / "m.pt", {"config": cfg.to_dict(), "model": model.state_dict(), "version": "x"})
+    loaded = load_model(tmp_path / "m.pt")
+    graphs = load_shard(TINY / "val_00000.pt")[:3]
+    batch = collate(graphs)
+    pos = torch.cat([g.pos[0] for g in graphs])
+    sig = torch.full((pos.shape[0],), 0.3)
+    with torch.no_grad():
+        assert torch.equal(model(batch, pos, sig), loaded(batch, pos, sig))
+    assert loaded.config == cfg
+
+
+def test_cli_train_tiny_config_and_errors(tmp_path, capsys):
+    data = _small_dataset(tmp_path)
+    out = tmp_path / "cli"
+    rc = cli_main(["train", str(REPO / "configs" / "tiny_clofnet.yaml"), "--out", str(out), "--device", "cpu",
+                   "--no-progress", "--set", f"data.path={data}", "--set", "train.max_steps=6",
+                   "--set", "model.hidden_dim=16"])
+    assert rc == 0
+    m = load_model(out / "best.pt")
+    assert m.backbone_name == "clofnet" and not math.isnan(m.metrics["val_loss"])
+    rc = cli_main(["train", str(REPO / "configs" / "tiny_clofnet.yaml"), "--out", str(tmp_path / "x"),
+                   "--set", f"data.path={tmp_path / 'missing'}", "--no-progress"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "missing" in err and "does not exist" in err and "Traceback" not in err
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    import confgen.train as train_mod
+
+    data = _small_dataset(tmp_path)
+    cfg = _config(data, max_steps=10, ckpt_every=2, val_every=0)
+    calls = {"n": 0}
+    real = train_mod.dsm_loss
+
+    def nan_after_five(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] > 5 else loss
+
+    monkeypatch.setattr(train_mod, "dsm_loss", nan_after_five)
+    with pytest.raises(ConfgenError, match=r"loss became nan at step 5.*last good checkpoint"):
+        train(cfg, tmp_path / "run", progress=False, device="cpu")
+    kept = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert kept["step"] == 4
+    for v in kept["raw_model"].values():
+        assert torch.isfinite(v).all()
+
+
+def test_load_model_without_default_is_a_clear_error():
+    from confgen.checkpoint import default_checkpoint_path
+    if default_checkpoint_path() is not None:
+        pytest.skip("a default model is shipped")
+    with pytest.raises(ConfgenError, match="no default model"):
+        load_model(None)
