@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -186,3 +187,131 @@ def test_shared_geom_molecules_match_getbestrms_and_published_covr(shared_data):
             for i, j in [(0, 0), (1, 2), (ref.GetNumConformers() - 1, gen.GetNumConformers() - 1)]:
                 want = rdMolAlign.GetBestRMS(Chem.Mol(gen_h), ref_h, j, i)
                 assert d[i, j] == pytest.approx(want, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+def _write_sdf(path: Path, mols_with_titles) -> None:
+    writer = Chem.SDWriter(str(path))
+    for mol, title in mols_with_titles:
+        for conf in mol.GetConformers():
+            m = Chem.Mol(mol)
+            m.SetProp("_Name", title)
+            writer.write(m, confId=conf.GetId())
+    writer.close()
+
+
+@pytest.fixture(scope="module")
+def tora3d7(shared_data):
+    root = shared_data / "geom_drugs_tora3d7"
+    with open(root / "index.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    refs = [_sdf_ensemble(root / "molecules" / r["dir"] / r["true_file"]) for r in rows]
+    preds = [_sdf_ensemble(root / "molecules" / r["dir"] / r["pred_file"]) for r in rows]
+    return rows, refs, preds
+
+
+def _run_cli(argv, capsys):
+    from confgen.cli import main
+
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_evaluate_reproduces_published_covr_matching_by_graph(tora3d7, tmp_path, capsys):
+    rows, refs, preds = tora3d7
+    ref_sdf, gen_sdf = tmp_path / "refs.sdf", tmp_path / "gen.sdf"
+    _write_sdf(ref_sdf, [(m, f"ref {i}") for i, m in enumerate(refs)])
+    # generated: reversed molecule order, atoms renumbered, misleading titles (the name of another molecule)
+    gens = [(_shuffled(m, seed=i), f"ref {(i + 1) % len(preds)}") for i, m in enumerate(preds)]
+    _write_sdf(gen_sdf, gens[::-1])
+    out_json, out_png = tmp_path / "res.json", tmp_path / "cov.png"
+    code, out, err = _run_cli(
+        ["evaluate", gen_sdf, ref_sdf, "--json", out_json, "--plot", out_png, "--no-progress"], capsys
+    )
+    assert code == 0, err
+    assert "COV-R" in out and "1.25" in out
+    res = json.loads(out_json.read_text())
+    assert res["n_molecules"] == 7 and res["n_failed"] == 0
+    assert [r["delta"] for r in res["results"]] == [0.5, 0.75, 1.25]
+    for key in ("cov_r_mean", "cov_r_median", "mat_r_mean", "mat_r_median", "cov_p_mean", "cov_p_median",
+                "mat_p_mean", "mat_p_median"):
+        assert key in res["results"][0]
+    by_title = {m["name"]: m for m in res["per_molecule"]}
+    for i, row in enumerate(rows):
+        m = by_title[f"ref {i}"]
+        assert (m["n_ref"], m["n_gen"]) == (int(row["n_true"]), int(row["n_pred"]))
+        assert round(m["cov_r"][2], 3) == pytest.approx(float(row["covr_at_1p25A_from_filename"]), abs=1e-9)
+    # anchors.md "Measured here": Tora3D published predictions, COV-R 75.6, MAT-R 0.955, COV-P 67.8, MAT-P 1.090
+    r125 = res["results"][2]
+    assert (round(100 * r125["cov_r_mean"], 1), round(r125["mat_r_mean"], 3)) == (75.6, 0.955)
+    assert (round(100 * r125["cov_p_mean"], 1), round(r125["mat_p_mean"], 3)) == (67.8, 1.090)
+    assert out_png.stat().st_size > 1000 and out_png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_missing_generated_molecule_counts_as_zero(tora3d7, tmp_path, capsys):
+    rows, refs, preds = tora3d7
+    ref_sdf, gen_sdf = tmp_path / "refs.sdf", tmp_path / "gen.sdf"
+    _write_sdf(ref_sdf, [(m, f"ref {i}") for i, m in enumerate(refs[:3])])
+    _write_sdf(gen_sdf, [(m, f"gen {i}") for i, m in enumerate(preds[:2])])  # no prediction for ref 2
+    out_json = tmp_path / "res.json"
+    code, out, err = _run_cli(["evaluate", gen_sdf, ref_sdf, "--json", out_json, "--delta", "1.25"], capsys)
+    assert code == 0
+    res = json.loads(out_json.read_text())
+    assert res["n_molecules"] == 3 and res["n_missing"] == 1
+    assert res["missing"][0]["name"] == "ref 2"
+    assert "ref 2" in err and "COV 0" in err
+    # published COV-R@1.25: mol00 1.0, mol01 1.0, and 0 for the missing one
+    assert res["results"][0]["cov_r_mean"] == pytest.approx(2.0 / 3.0)
+
+
+def test_cli_bad_inputs_are_reported_by_name(tmp_path, capsys):
+    ethanol = _embed("CCO", 2, seed=3)
+    propanol = _embed("CCCO", 2, seed=3)
+    benzene = _embed("c1ccccc1", 2, seed=3)
+    ref_sdf = tmp_path / "refs.sdf"
+    _write_sdf(ref_sdf, [(ethanol, "ethanol"), (propanol, "propanol")])
+    gen_sdf = tmp_path / "gen.sdf"
+    # a molecule without reference, a broken record, then a good one
+    _write_sdf(gen_sdf, [(benzene, "benzene")])
+    with open(gen_sdf, "a") as fh:
+        fh.write("broken\n  RDKit 3D\n\n  2  1  0  0  0  0  0  0  0  0999 V2000\nnot a valid atom line\n$$$$\n")
+    _write_sdf(tmp_path / "eth.sdf", [(_embed("CCO", 4, seed=8), "gen ethanol")])
+    with open(gen_sdf, "a") as fh:
+        fh.write((tmp_path / "eth.sdf").read_text())
+    out_json = tmp_path / "res.json"
+    code, out, err = _run_cli(["evaluate", gen_sdf, ref_sdf, "--json", out_json], capsys)
+    assert code == 1  # some input failed, yet the rest was evaluated
+    res = json.loads(out_json.read_text())
+    reasons = {(f["side"], f["name"]): f["reason"] for f in res["failed"]}
+    assert "no reference molecule" in reasons[("generated", "benzene")]
+    assert any("could not be parsed" in f["reason"] for f in res["failed"])
+    assert "benzene" in err
+    eth = next(m for m in res["per_molecule"] if m["name"] == "ethanol")
+    assert eth["n_gen"] == 4 and eth["status"] == "ok"
+    assert next(m for m in res["per_molecule"] if m["name"] == "propanol")["status"] == "missing"
+
+
+def test_cli_atom_mismatch_and_unreadable_files(tmp_path, capsys):
+    import pickle
+
+    # a reference pickle whose key names ethanol but whose conformers are propanol
+    with open(tmp_path / "refs.pkl", "wb") as fh:
+        pickle.dump({"CCO": [Chem.Mol(_embed("CCCO", 1, seed=s)) for s in (1, 2)]}, fh)
+    gen_sdf = tmp_path / "gen.sdf"
+    _write_sdf(gen_sdf, [(_embed("CCO", 2, seed=4), "ethanol")])
+    out_json = tmp_path / "res.json"
+    code, out, err = _run_cli(["evaluate", gen_sdf, tmp_path / "refs.pkl", "--json", out_json], capsys)
+    res = json.loads(out_json.read_text())
+    assert code == 1
+    assert [f["reason"] for f in res["failed"]] == ["heavy-atom count differs: reference 4, generated 3"], res["failed"]
+    assert res["failed"][0]["side"] == "reference" and res["n_molecules"] == 0
+
+    garbage = tmp_path / "garbage.sdf"
+    garbage.write_text("this is not an SDF file\n")
+    code, out, err = _run_cli(["evaluate", gen_sdf, garbage], capsys)
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "garbage.sdf" in lines[0] and "Traceback" not in err
+    code, out, err = _run_cli(["evaluate", gen_sdf, tmp_path / "nope.sdf"], capsys)
+    assert code == 1 and "nope.sdf" in err and "Traceback" not in err
