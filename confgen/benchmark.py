@@ -1,0 +1,483 @@
+"""Side-by-side benchmark: confgen and RDKit baselines on the same reference molecules, in one run.
+
+For every reference molecule each method generates ``2 x n_references`` conformers (or ``--num-confs``) from
+the molecule's graph with the stereochemistry of its reference geometry; the ensembles are evaluated with
+:mod:`confgen.evaluation` (COV/MAT) and checked for physical validity (PoseBusters "mol" checks) and for stereo
+errors (RDKit's perception from 3D against the input's specified stereo, independent of confgen's own
+stereo code). Generation runs in a fresh process per method (spawn), one thread, so that its wall time and
+peak memory (max RSS of that process) are comparable between methods.
+
+Methods:
+    * ``etkdg``: RDKit ETKDGv3 (``EmbedMultipleConfs``, seed != 0: RDKit 2026.09 returns identical
+      conformers with ``randomSeed=0``);
+    * ``etkdg-mmff``: the same conformers minimised with MMFF94 (``MMFFOptimizeMoleculeConfs``);
+    * ``confgen``: :func:`confgen.generate.generate_conformers` with ``--model`` / ``--preset``.
+
+A QM9 DFT-geometry CSV (``geom_qm9_test_matched_qm9_dft_geometry.csv``) is detected: each molecule has one
+reference (its DFT minimum) and the benchmark reports the fraction of molecules whose generated ensemble
+contains it (RMSD < 0.5 A) and the mean smallest RMSD.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from rdkit import Chem
+
+from confgen.errors import ConfgenError, InputError
+from confgen.evaluation import DEFAULT_DELTAS, DEFAULT_MAX_MATCHES, evaluate_ensembles, load_ensembles
+
+METHODS = ("confgen", "etkdg", "etkdg-mmff")
+DEFAULT_METHODS = ("confgen", "etkdg", "etkdg-mmff")
+QM9_DELTA = 0.5
+MMFF_MAX_ITERS = 2000
+
+__all__ = [
+    "METHODS",
+    "run_benchmark",
+    "generate_rdkit",
+    "stereo_errors",
+    "posebusters_pass",
+    "format_benchmark",
+    "benchmark_markdown",
+]
+
+
+# ------------------------------------------------------------------------------------------- generation
+def generate_rdkit(mol: Chem.Mol, num_confs: int, *, seed: int, mmff: bool) -> Chem.Mol:
+    """ETKDGv3 conformers (optionally MMFF94-minimised) of ``mol``, one thread.
+
+    Args:
+        mol: Mol with explicit hydrogens; its chiral tags and double-bond stereo are honoured.
+        num_confs: conformers wanted.
+        seed: RDKit random seed (non-zero).
+        mmff: minimise each conformer with MMFF94 (up to ``MMFF_MAX_ITERS`` iterations).
+
+    Returns:
+        A copy of ``mol`` carrying the embedded conformers (possibly fewer than asked when embedding fails).
+    """
+    from rdkit.Chem import AllChem
+
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    params = AllChem.ETKDGv3()
+    params.randomSeed = int(seed)
+    params.numThreads = 1
+    cids = list(AllChem.EmbedMultipleConfs(out, int(num_confs), params))
+    if len(cids) < num_confs:  # hard cases: retry the missing ones from random coordinates
+        params.useRandomCoords = True
+        params.randomSeed = int(seed) + 7919
+        extra = Chem.Mol(out)
+        extra.RemoveAllConformers()
+        for cid in AllChem.EmbedMultipleConfs(extra, int(num_confs) - len(cids), params):
+            out.AddConformer(Chem.Conformer(extra.GetConformer(cid)), assignId=True)
+    if mmff and out.GetNumConformers():
+        # MMFF setup re-perceives aromaticity on the Mol it is given: minimise a copy, keep the input's graph
+        work = Chem.Mol(out)
+        if AllChem.MMFFHasAllMoleculeParams(work):
+            AllChem.MMFFOptimizeMoleculeConfs(work, numThreads=1, maxIters=MMFF_MAX_ITERS, mmffVariant="MMFF94")
+            for src, dst in zip(work.GetConformers(), out.GetConformers()):
+                dst.SetPositions(src.GetPositions())
+    return out
+
+
+def _generate_worker(job: dict) -> dict:
+    """Run in a fresh process: generate for all molecules with one method; time it; report peak RSS."""
+    import resource
+
+    method, mols, nums, seed = job["method"], job["mols"], job["num_confs"], job["seed"]
+    errors: list[str] = []
+    out: list[Chem.Mol | None] = []
+    t0 = time.perf_counter()
+    try:
+        if method in ("etkdg", "etkdg-mmff"):
+            for mol, n in zip(mols, nums):
+                try:
+                    out.append(generate_rdkit(mol, n, seed=seed, mmff=method == "etkdg-mmff"))
+                except Exception as exc:  # noqa: BLE001 - one molecule failing must not stop the run
+                    errors.append(f"{mol.GetProp('_Name') if mol.HasProp('_Name') else ''}: {exc}")
+                    out.append(None)
+        elif method == "confgen":
+            try:
+                from confgen.generate import generate_conformers
+            except ImportError as exc:
+                raise ConfgenError(f"confgen.generate is not available ({exc})") from None
+            import torch
+
+            torch.set_num_threads(1)
+            model = None
+            if job.get("model"):
+                from confgen.checkpoint import load_model
+
+                model = load_model(job["model"], device="cpu")
+            errs: list = []
+            t0 = time.perf_counter()  # generation only, not model loading
+            out = list(
+                generate_conformers(
+                    mols, list(nums), model=model, preset=job.get("preset"), seed=seed, progress=False, errors=errs
+                )
+            )
+            errors.extend(str(e) for e in errs)
+        else:
+            raise ConfgenError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+    except ConfgenError as exc:
+        return {"ok": False, "error": str(exc), "peak_rss_mb": _peak_rss_mb(resource)}
+    wall = time.perf_counter() - t0
+    return {"ok": True, "mols": out, "wall_s": wall, "errors": errors, "peak_rss_mb": _peak_rss_mb(resource)}
+
+
+def _peak_rss_mb(resource) -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def _run_method(job: dict) -> dict:
+    import multiprocessing as mp
+
+    Chem.SetDefaultPickleProperties(Chem.PropertyPickleOptions.AllProps)
+    with mp.get_context("spawn").Pool(1) as pool:
+        return pool.apply(_generate_worker, (job,))
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def _specified_stereo(mol: Chem.Mol) -> tuple[dict[int, str], dict[int, str]]:
+    """CIP labels of the tetrahedral centres and E/Z of the double bonds that ``mol``'s graph specifies."""
+    m = Chem.Mol(mol)
+    Chem.AssignStereochemistry(m, cleanIt=True, force=True)
+    centres = {a.GetIdx(): a.GetProp("_CIPCode") for a in m.GetAtoms() if a.HasProp("_CIPCode")}
+    bonds = {
+        b.GetIdx(): {Chem.BondStereo.STEREOE: "E", Chem.BondStereo.STEREOZ: "Z"}[b.GetStereo()]
+        for b in m.GetBonds()
+        if b.GetStereo() in (Chem.BondStereo.STEREOE, Chem.BondStereo.STEREOZ)
+    }
+    return centres, bonds
+
+
+def stereo_errors(input_mol: Chem.Mol, generated: Chem.Mol) -> tuple[int, int]:
+    """Count generated conformers whose stereo, perceived by RDKit from 3D, differs from the input's.
+
+    Only stereo the input specifies is compared (CIP labels of its tetrahedral centres, E/Z of its double
+    bonds); ``generated`` must have the input's atom order.
+
+    Returns:
+        ``(n_errors, n_checked)``.
+    """
+    centres, bonds = _specified_stereo(input_mol)
+    n = generated.GetNumConformers()
+    if not centres and not bonds:
+        return 0, n
+    errors = 0
+    base = Chem.Mol(generated)
+    base.RemoveAllConformers()
+    for conf in generated.GetConformers():
+        m = Chem.Mol(base)
+        m.AddConformer(Chem.Conformer(conf), assignId=True)
+        Chem.AssignStereochemistryFrom3D(m)
+        got_c = {a.GetIdx(): a.GetProp("_CIPCode") if a.HasProp("_CIPCode") else "?" for a in m.GetAtoms()}
+        got_b = {
+            b.GetIdx(): {Chem.BondStereo.STEREOE: "E", Chem.BondStereo.STEREOZ: "Z"}.get(b.GetStereo(), "?")
+            for b in m.GetBonds()
+        }
+        if any(got_c[i] != v for i, v in centres.items()) or any(got_b[i] != v for i, v in bonds.items()):
+            errors += 1
+    return errors, n
+
+
+def _single_conformer(mol: Chem.Mol, conf: Chem.Conformer) -> Chem.Mol:
+    m = Chem.Mol(mol)
+    m.RemoveAllConformers()
+    m.AddConformer(Chem.Conformer(conf), assignId=True)
+    return m
+
+
+def posebusters_pass(mols: Sequence[Chem.Mol]) -> list[bool]:
+    """PoseBusters molecule checks (config "mol") per single-conformer Mol: True when every check passes.
+
+    Thin call kept in one place so that it can be switched to a shared validity module later.
+    """
+    if not mols:
+        return []
+    from posebusters import PoseBusters
+
+    frame = PoseBusters(config="mol").bust(list(mols), None, None, full_report=False)
+    return [bool(v) for v in frame.all(axis=1).tolist()]
+
+
+def _posebusters_job(mols: list[Chem.Mol]) -> list[bool]:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from rdkit import RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    return posebusters_pass(mols)
+
+
+def _pick_evenly(n_total: int, n_max: int | None) -> list[int]:
+    if n_max is None or n_total <= n_max:
+        return list(range(n_total))
+    return sorted({int(round(x)) for x in np.linspace(0, n_total - 1, n_max)})
+
+
+def _posebusters_rate(generated: list[Chem.Mol | None], max_conformers: int | None, workers: int) -> dict:
+    singles = [
+        _single_conformer(m, c) for m in generated if m is not None for c in m.GetConformers()
+    ]
+    picked = [singles[i] for i in _pick_evenly(len(singles), max_conformers)]
+    if not picked:
+        return {"checked": 0, "passed": 0, "rate": None}
+    if workers > 1 and len(picked) > 8:
+        import multiprocessing as mp
+
+        parts = [picked[i::workers] for i in range(workers)]
+        with mp.get_context().Pool(workers) as pool:
+            flags = [f for part in pool.map(_posebusters_job, parts) for f in part]
+    else:
+        flags = _posebusters_job(picked)
+    passed = int(sum(flags))
+    return {"checked": len(flags), "passed": passed, "rate": passed / len(flags)}
+
+
+# -------------------------------------------------------------------------------------------- benchmark
+def _qm9_num_confs(path: Path) -> dict[str, int]:
+    """``geom_smiles -> n_conformers`` from a QM9 DFT CSV (the GEOM ensemble size used for 2 x n)."""
+    out: dict[str, int] = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            smi = (row.get("geom_smiles") or row.get("smiles") or "").strip()
+            try:
+                out[smi] = int(row.get("n_conformers") or 0)
+            except ValueError:
+                continue
+    return out
+
+
+def _input_mol(record) -> Chem.Mol:
+    """The generation input: the reference graph with explicit H and the stereo of its reference geometry."""
+    mol = Chem.Mol(record.mol)
+    mol.RemoveAllConformers()
+    mol.SetProp("_Name", record.name or record.smiles)
+    return mol
+
+
+def run_benchmark(
+    references,
+    *,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    model: str | None = None,
+    preset: str | None = None,
+    max_molecules: int | None = None,
+    seed: int = 42,
+    num_confs: int | None = None,
+    deltas: Sequence[float] | None = None,
+    split_csv=None,
+    workers: int = 1,
+    max_posebusters: int | None = 200,
+    max_matches: int = DEFAULT_MAX_MATCHES,
+    progress: bool = True,
+    log=print,
+) -> dict:
+    """Generate with every method for the same reference molecules, then evaluate and check them.
+
+    Args:
+        references: reference ensembles (SDF, pickle, GEOM rdkit_folder) or a QM9 DFT-geometry CSV.
+        methods: any of ``METHODS``.
+        model, preset: passed to confgen's generator.
+        max_molecules: keep the first N reference molecules.
+        seed: random seed of every method (non-zero).
+        num_confs: conformers per molecule; default 2 x the number of reference conformers (QM9 CSV:
+            2 x its ``n_conformers`` column).
+        deltas: COV thresholds (default 0.5, 0.75, 1.25; QM9: 0.5).
+        split_csv: keep only reference molecules listed here.
+        workers: processes for evaluation and PoseBusters (generation is always one process, one thread).
+        max_posebusters: check at most this many conformers per method (evenly spread); None = all.
+        max_matches: symmetry-mapping cap of the RMSD (see :func:`confgen.evaluation.atom_mappings`).
+        progress: progress bars.
+        log: where one-line progress messages go.
+
+    Returns:
+        ``{"references", "mode" ("ensembles" | "qm9_dft"), "seed", "deltas", "n_molecules",
+        "n_ref_conformers", "failed_references", "methods": {name: {...}}}``; per method: ``status``,
+        ``error``, ``n_requested``, ``n_generated``, ``generation_s``, ``conformers_per_s``,
+        ``peak_memory_mb``, ``posebusters``, ``stereo``, ``evaluation`` (the evaluate_ensembles result) and,
+        for QM9, ``dft_recovered`` and ``mean_min_rmsd``.
+    """
+    from confgen.data.readers import detect_format
+
+    if int(seed) == 0:
+        raise ConfgenError("--seed must be non-zero (RDKit 2026.09 returns identical conformers for seed 0)")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ConfgenError(f"unknown method(s) {', '.join(unknown)} (choose from {', '.join(METHODS)})")
+    fmt = detect_format(references)
+    qm9 = fmt == "qm9_csv"
+    deltas = [float(d) for d in (deltas if deltas is not None else ([QM9_DELTA] if qm9 else DEFAULT_DELTAS))]
+
+    records, ref_failed, _stats = load_ensembles(references, split_csv=split_csv, side="reference")
+    if max_molecules is not None:
+        records = records[: int(max_molecules)]
+    qm9_counts = _qm9_num_confs(Path(references)) if qm9 else {}
+    inputs, nums, kept = [], [], []
+    for rec in records:
+        if rec.mol.GetNumConformers() == 0:
+            ref_failed.append({"side": "reference", "name": rec.name, "source": rec.source,
+                               "smiles": rec.smiles, "reason": "reference molecule has no conformers"})
+            continue
+        base = qm9_counts.get(rec.smiles, 0) if qm9 else rec.mol.GetNumConformers()
+        n = int(num_confs) if num_confs is not None else 2 * max(1, base)
+        inputs.append(_input_mol(rec))
+        nums.append(n)
+        kept.append(rec)
+    if not kept:
+        raise ConfgenError(f"{references}: no reference molecule with conformers")
+    log(
+        f"benchmark: {len(kept)} molecules, {sum(r.mol.GetNumConformers() for r in kept)} reference conformers, "
+        f"{sum(nums)} conformers to generate per method; methods: {', '.join(methods)}"
+    )
+    result: dict = {
+        "references": str(references),
+        "mode": "qm9_dft" if qm9 else "ensembles",
+        "seed": int(seed),
+        "deltas": deltas,
+        "n_molecules": len(kept),
+        "n_ref_conformers": int(sum(r.mol.GetNumConformers() for r in kept)),
+        "n_requested_per_method": int(sum(nums)),
+        "max_posebusters": max_posebusters,
+        "failed_references": ref_failed,
+        "methods": {},
+    }
+    for method in methods:
+        log(f"benchmark: {method}: generating ...")
+        job = {"method": method, "mols": inputs, "num_confs": nums, "seed": int(seed), "model": model,
+               "preset": preset}
+        gen = _run_method(job)
+        entry: dict = {"status": "ok" if gen["ok"] else "failed", "error": gen.get("error"),
+                       "n_requested": int(sum(nums)), "peak_memory_mb": round(gen["peak_rss_mb"], 1)}
+        result["methods"][method] = entry
+        if not gen["ok"]:
+            log(f"benchmark: {method}: failed: {gen['error']}")
+            continue
+        mols = gen["mols"]
+        n_gen = sum(m.GetNumConformers() for m in mols if m is not None)
+        entry.update(
+            n_generated=int(n_gen),
+            generation_s=round(gen["wall_s"], 3),
+            conformers_per_s=round(n_gen / gen["wall_s"], 2) if gen["wall_s"] > 0 else None,
+            generation_errors=gen["errors"],
+        )
+        log(f"benchmark: {method}: {n_gen} conformers in {gen['wall_s']:.1f} s; evaluating ...")
+        for m, rec in zip(mols, kept):
+            if m is not None:
+                m.SetProp("_Name", rec.name)
+        evaluation = evaluate_ensembles(
+            [m for m in mols if m is not None and m.GetNumConformers()],
+            kept,
+            deltas,
+            workers=workers,
+            max_matches=max_matches,
+            failed=ref_failed,
+            progress=progress,
+        )
+        entry["evaluation"] = evaluation
+        if qm9:
+            row = evaluation["results"][0]
+            entry["dft_recovered"] = row["cov_r_mean"]
+            entry["mean_min_rmsd"] = row["mat_r_mean"]
+            entry["median_min_rmsd"] = row["mat_r_median"]
+        n_err = n_chk = 0
+        for inp, m in zip(inputs, mols):
+            if m is not None and m.GetNumConformers():
+                e, c = stereo_errors(inp, m)
+                n_err += e
+                n_chk += c
+        entry["stereo"] = {"checked": n_chk, "errors": n_err}
+        log(f"benchmark: {method}: PoseBusters ...")
+        entry["posebusters"] = _posebusters_rate(mols, max_posebusters, workers)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------- tables
+def _pct(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100.0 * v:.1f}"
+
+
+def _num(v, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _rows(result: dict) -> tuple[list[str], list[list[str]]]:
+    if result["mode"] == "qm9_dft":
+        header = ["method", "DFT min recovered % (<0.5 A)", "mean min RMSD", "median min RMSD", "molecules",
+                  "conformers/s", "peak MB", "PoseBusters pass %", "stereo errors"]
+    else:
+        header = ["method", "delta", "COV-R % mean/med", "MAT-R mean/med", "COV-P % mean/med", "MAT-P mean/med",
+                  "conformers/s", "peak MB", "PoseBusters pass %", "stereo errors"]
+    rows = []
+    for name, m in result["methods"].items():
+        if m["status"] != "ok":
+            rows.append([name, f"failed: {m['error']}"] + [""] * (len(header) - 2))
+            continue
+        pb = m["posebusters"]
+        pb_s = f"{_pct(pb['rate'])} ({pb['passed']}/{pb['checked']})" if pb["checked"] else "-"
+        st = m["stereo"]
+        st_s = f"{st['errors']}/{st['checked']}"
+        speed = _num(m.get("conformers_per_s"), 1)
+        mem = _num(m.get("peak_memory_mb"), 0)
+        ev = m["evaluation"]
+        if result["mode"] == "qm9_dft":
+            rows.append([name, _pct(m["dft_recovered"]), _num(m["mean_min_rmsd"]), _num(m["median_min_rmsd"]),
+                         str(ev["n_molecules"]), speed, mem, pb_s, st_s])
+            continue
+        for i, r in enumerate(ev["results"]):
+            first = i == 0
+            rows.append([
+                name if first else "",
+                f"{r['delta']:.2f}",
+                f"{_pct(r['cov_r_mean'])} / {_pct(r['cov_r_median'])}",
+                f"{_num(r['mat_r_mean'])} / {_num(r['mat_r_median'])}",
+                f"{_pct(r['cov_p_mean'])} / {_pct(r['cov_p_median'])}",
+                f"{_num(r['mat_p_mean'])} / {_num(r['mat_p_median'])}",
+                speed if first else "",
+                mem if first else "",
+                pb_s if first else "",
+                st_s if first else "",
+            ])
+    return header, rows
+
+
+def format_benchmark(result: dict) -> str:
+    """Plain-text table of a :func:`run_benchmark` result."""
+    header, rows = _rows(result)
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    out = [
+        f"benchmark on {result['references']}: {result['n_molecules']} molecules, {result['n_ref_conformers']} "
+        f"reference conformers, {result['n_requested_per_method']} requested per method, seed {result['seed']}",
+        line(header),
+        line(["-" * w for w in widths]),
+    ]
+    out += [line(r) for r in rows]
+    n_bad = len(result["failed_references"])
+    if n_bad:
+        out.append(f"{n_bad} reference inputs failed (see the JSON 'failed_references')")
+    return "\n".join(out)
+
+
+def benchmark_markdown(result: dict) -> str:
+    """Markdown table of a :func:`run_benchmark` result (the format of docs/benchmarks.md)."""
+    header, rows = _rows(result)
+    out = [
+        f"References: `{result['references']}` ({result['n_molecules']} molecules, {result['n_ref_conformers']} "
+        f"reference conformers; {result['n_requested_per_method']} conformers requested per method; seed "
+        f"{result['seed']}; COV in %, MAT in Angstrom, mean / median over molecules; PoseBusters on at most "
+        f"{result['max_posebusters']} conformers per method).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"

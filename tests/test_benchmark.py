@@ -1,0 +1,112 @@
+"""Benchmark: RDKit baselines end to end on real GEOM molecules, QM9 DFT recovery, stereo-error counting."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+from confgen.benchmark import generate_rdkit, run_benchmark, stereo_errors
+from confgen.errors import ConfgenError
+from confgen.evaluation import rmsd_matrix
+
+
+def _sdf_ensemble(path):
+    mols = [m for m in Chem.SDMolSupplier(str(path), removeHs=False)]
+    base = Chem.Mol(mols[0])
+    base.RemoveAllConformers()
+    for m in mols:
+        base.AddConformer(Chem.Conformer(m.GetConformer()), assignId=True)
+    return base
+
+
+def test_stereo_errors_counts_mirrored_conformers():
+    mol = Chem.AddHs(Chem.MolFromSmiles("C[C@H](N)C(=O)O"))  # L-alanine
+    gen = generate_rdkit(mol, 4, seed=3, mmff=False)
+    assert stereo_errors(mol, gen) == (0, 4)
+    mirrored = Chem.Mol(gen)
+    for conf in list(mirrored.GetConformers())[:3]:
+        pos = conf.GetPositions()
+        pos[:, 2] *= -1.0
+        conf.SetPositions(pos)
+    assert stereo_errors(mol, mirrored) == (3, 4)
+
+
+def test_stereo_errors_double_bond():
+    mol = Chem.AddHs(Chem.MolFromSmiles("C/C=C/C"))  # E-2-butene
+    gen = generate_rdkit(mol, 2, seed=5, mmff=False)
+    assert stereo_errors(mol, gen) == (0, 2)
+    z = generate_rdkit(Chem.AddHs(Chem.MolFromSmiles("C/C=C\\C")), 2, seed=5, mmff=False)
+    assert stereo_errors(mol, z) == (2, 2)
+
+
+def test_generate_rdkit_mmff_keeps_graph_and_moves_atoms():
+    mol = Chem.AddHs(Chem.MolFromSmiles("Cc1ccc(-n2cccn2)cc1"))
+    raw = generate_rdkit(mol, 3, seed=7, mmff=False)
+    opt = generate_rdkit(mol, 3, seed=7, mmff=True)
+    assert raw.GetNumConformers() == opt.GetNumConformers() == 3
+    assert Chem.MolToSmiles(opt) == Chem.MolToSmiles(mol)
+    d = rmsd_matrix(raw, opt)  # same graph (aromaticity untouched by the MMFF setup), geometry changed
+    assert np.all(np.diag(d) > 1e-3)
+    seeds = generate_rdkit(mol, 3, seed=8, mmff=False)
+    assert np.abs(rmsd_matrix(raw, seeds)).max() > 1e-3  # another seed, other conformers
+
+
+def test_bad_arguments():
+    with pytest.raises(ConfgenError, match="non-zero"):
+        run_benchmark("x.sdf", seed=0, methods=["etkdg"])
+    with pytest.raises(ConfgenError, match="unknown method"):
+        run_benchmark("x.sdf", methods=["bogus"])
+
+
+def test_benchmark_end_to_end_two_geom_molecules(shared_data, tmp_path, capsys):
+    """ETKDG and ETKDG+MMFF on mol00 (3 references) and mol06 (15 references, two stereocentres)."""
+    from confgen.cli import main
+
+    root = shared_data / "geom_drugs_tora3d7"
+    with open(root / "index.csv", newline="") as fh:
+        rows = {r["dir"]: r for r in csv.DictReader(fh)}
+    refs = tmp_path / "refs.sdf"
+    with open(refs, "w") as out:
+        for d in ("mol00", "mol06"):
+            out.write((root / "molecules" / d / rows[d]["true_file"]).read_text())
+    out_json, out_md = tmp_path / "bench.json", tmp_path / "bench.md"
+    code = main(["benchmark", str(refs), "--methods", "etkdg,etkdg-mmff", "--max-posebusters", "4", "--json",
+                 str(out_json), "--markdown", str(out_md), "--no-progress"])
+    text = capsys.readouterr().out
+    assert code == 0
+    assert "etkdg-mmff" in text and "COV-R" in text
+    res = json.loads(out_json.read_text())
+    assert res["n_molecules"] == 2 and res["n_ref_conformers"] == 18 and res["n_requested_per_method"] == 36
+    for name in ("etkdg", "etkdg-mmff"):
+        m = res["methods"][name]
+        assert m["status"] == "ok" and m["n_generated"] == 36
+        assert m["conformers_per_s"] > 0 and m["peak_memory_mb"] > 10
+        assert m["stereo"] == {"checked": 36, "errors": 0}  # mol06's two centres come out right
+        assert m["posebusters"]["checked"] == 4
+        ev = m["evaluation"]
+        assert ev["n_molecules"] == 2 and ev["n_failed"] == 0
+        assert [p["n_gen"] for p in ev["per_molecule"]] == [6, 30]
+        # per-molecule COV-R agrees with the per-reference minimum RMSDs written beside it
+        for p in ev["per_molecule"]:
+            assert p["cov_r"][2] == pytest.approx(np.mean(np.asarray(p["ref_min"]) < 1.25))
+    md = out_md.read_text()
+    assert md.count("| etkdg") == 2 and "COV-R" in md
+
+
+def test_qm9_dft_recovery(shared_data, tmp_path):
+    csv_path = shared_data / "qm9" / "geom_qm9_test_matched_qm9_dft_geometry.csv"
+    res = run_benchmark(csv_path, methods=["etkdg"], max_molecules=4, num_confs=6, max_posebusters=0,
+                        progress=False, log=lambda msg: None)
+    assert res["mode"] == "qm9_dft" and res["deltas"] == [0.5]
+    m = res["methods"]["etkdg"]
+    per = m["evaluation"]["per_molecule"]
+    assert len(per) == res["n_molecules"] > 0 and all(p["n_ref"] == 1 and p["n_gen"] == 6 for p in per)
+    mins = np.array([p["ref_min"][0] for p in per])
+    assert m["dft_recovered"] == pytest.approx(np.mean(mins < 0.5))
+    assert m["mean_min_rmsd"] == pytest.approx(mins.mean())
+    assert 0.0 <= mins.min() < 1.0  # small rigid QM9 molecules: ETKDG lands near the DFT minimum
