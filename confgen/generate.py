@@ -1,0 +1,448 @@
+"""Model + molecules -> RDKit Mols with stereo-checked conformers.
+
+:func:`generate_conformers` batches many molecules x conformers into one :class:`GraphBatch` per forward pass,
+runs a sampler of :mod:`confgen.sampling` on the model's score, and post-processes each conformer:
+
+1. blow-up (non-finite or flown-apart coordinates, or a bond stretched beyond 1.6 x or squeezed below
+   0.5 x the sum of covalent radii): the conformer is sampled again with a smaller step size;
+2. stereo (:mod:`confgen.stereo`): a conformer whose specified centres are all inverted is mirrored; any other
+   stereo error is resampled; a conformer is never returned with the wrong specified stereo;
+3. optional MMFF94 relaxation (energy stored as the conformer property ``confgen_mmff_energy``), followed by a
+   second stereo check.
+
+A conformer still failing after ``max_retries`` retries is dropped and counted in :class:`GenerationStats`.
+
+Reproducibility: every conformer draws its noise from its own generator seeded by ``(seed, molecule id,
+conformer, attempt)``, and ETKDG initial guesses are seeded by ``(seed, molecule id, round)``: the same seed and
+device give the same coordinates, whatever the batch size or the other molecules of the run (up to
+floating-point summation order inside the network).
+"""
+
+from __future__ import annotations
+
+import inspect
+import secrets
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from rdkit import Chem, rdBase
+from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
+
+from confgen.data.features import featurize_mol
+from confgen.data.graph import all_pairs, collate
+from confgen.errors import ConfgenError, InputError
+from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles
+from confgen.sampling import (
+    SAMPLER_PRESETS,
+    NoiseSource,
+    evals_per_sample,
+    resolve_preset,
+    sample,
+    seed_for,
+    sigma_schedule,
+)
+from confgen.stereo import StereoSpec, check_stereo, repair_stereo, stereo_spec
+
+__all__ = ["SAMPLER_PRESETS", "DEFAULT_BATCH_SIZE", "GenerationStats", "generate_conformers", "generate"]
+
+#: conformers per forward pass
+DEFAULT_BATCH_SIZE = 64
+#: bonds longer than this factor x (sum of covalent radii), or shorter than BOND_MIN_FACTOR x, are broken
+BOND_MAX_FACTOR = 1.6
+BOND_MIN_FACTOR = 0.5
+RELAX_CHOICES = ("none", "mmff")
+
+
+@dataclass
+class GenerationStats:
+    """Counters of one :func:`generate_conformers` call.
+
+    Attributes:
+        molecules: molecules given.
+        failed_molecules: molecules that gave no conformer (unusable input, or every conformer dropped).
+        requested: conformers asked for.
+        written: conformers returned.
+        samples: conformers sampled, retries included.
+        network_evals: score-network calls x conformers.
+        blowups: conformers whose dynamics blew up (each retried with a smaller step).
+        stereo_mirrored: conformers repaired by mirroring.
+        stereo_resampled: conformers resampled because of a stereo error a mirror cannot fix.
+        dropped: conformers given up after ``max_retries`` retries (or failing the post-relaxation check).
+        relax_skipped: molecules that MMFF94 has no parameters for (returned unrelaxed).
+        seed: the seed used (drawn at random when none was given).
+        warnings: human-readable notes (one line each).
+    """
+
+    molecules: int = 0
+    failed_molecules: int = 0
+    requested: int = 0
+    written: int = 0
+    samples: int = 0
+    network_evals: int = 0
+    blowups: int = 0
+    stereo_mirrored: int = 0
+    stereo_resampled: int = 0
+    dropped: int = 0
+    relax_skipped: int = 0
+    seed: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for humans."""
+        return (f"{self.written}/{self.requested} conformers for {self.molecules - self.failed_molecules}/"
+                f"{self.molecules} molecules; stereo: {self.stereo_mirrored} mirrored, {self.stereo_resampled} "
+                f"resampled; {self.blowups} blow-ups retried; {self.dropped} dropped")
+
+
+@dataclass
+class _MolState:
+    """Per-molecule working state."""
+
+    mol: Chem.Mol
+    graph: object
+    spec: StereoSpec
+    bonds: np.ndarray  # [B, 2]
+    bond_ref: np.ndarray  # [B] sum of covalent radii
+    n_requested: int
+    uid: int
+    pos: dict = field(default_factory=dict)  # slot -> [N, 3] accepted coordinates
+    attempts: dict = field(default_factory=dict)  # slot -> samples taken
+    blowups: dict = field(default_factory=dict)  # slot -> blow-ups so far
+
+
+def _prepare(mol: Chem.Mol, n: int, uid: int, source: str) -> _MolState:
+    if mol is None:
+        raise InputError("no molecule", source=source)
+    mol = Chem.Mol(mol)
+    if any(a.GetNumImplicitHs() for a in mol.GetAtoms()):
+        mol = Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0)
+    graph = featurize_mol(mol, source=source)
+    mol.RemoveAllConformers()
+    table = Chem.GetPeriodicTable()
+    bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int64).reshape(-1, 2)
+    rcov = np.array([table.GetRcovalent(a.GetAtomicNum()) for a in mol.GetAtoms()])
+    return _MolState(mol=mol, graph=graph, spec=stereo_spec(mol), bonds=bonds,
+                     bond_ref=rcov[bonds[:, 0]] + rcov[bonds[:, 1]] if len(bonds) else np.zeros(0),
+                     n_requested=int(n), uid=uid)
+
+
+def _geometry_ok(state: _MolState, pos: np.ndarray) -> bool:
+    """No bond broken or collapsed (pos [N, 3])."""
+    if not np.isfinite(pos).all():
+        return False
+    if not len(state.bonds):
+        return True
+    d = np.linalg.norm(pos[state.bonds[:, 0]] - pos[state.bonds[:, 1]], axis=-1)
+    return bool(((d <= BOND_MAX_FACTOR * state.bond_ref) & (d >= BOND_MIN_FACTOR * state.bond_ref)).all())
+
+
+def _etkdg(mol: Chem.Mol, n: int, seed: int, workers: int) -> list[np.ndarray]:
+    """Up to ``n`` ETKDGv3 conformers [N, 3] (random-coordinate embedding as a fallback)."""
+    out: list[np.ndarray] = []
+    for random_coords in (False, True):
+        need = n - len(out)
+        if need <= 0:
+            break
+        params = rdDistGeom.ETKDGv3()
+        params.randomSeed = int(seed % 2_000_000_000) + 1  # 0 gives identical conformers in RDKit 2026.09
+        params.numThreads = workers
+        params.useRandomCoords = random_coords
+        m = Chem.Mol(mol)
+        with _quiet_rdkit():
+            cids = list(rdDistGeom.EmbedMultipleConfs(m, need, params))
+        out.extend(m.GetConformer(c).GetPositions() for c in cids)
+    return out
+
+
+class _quiet_rdkit:
+    def __enter__(self):
+        self._block = rdBase.BlockLogs()
+        return self
+
+    def __exit__(self, *exc):
+        del self._block
+        return False
+
+
+def _resolve_model(model, device):
+    if model is None:
+        from confgen.checkpoint import load_model
+
+        return load_model(None, device=device)
+    if isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
+        from confgen.checkpoint import load_model
+
+        return load_model(model, device=device)
+    return model.to(device).eval()
+
+
+def _resolve_device(device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfgenError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, model=None, preset=None,
+                        seed: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE, device="cpu",
+                        relax: str = "none", progress: bool = True, errors: list | None = None,
+                        workers: int = 1, stats: GenerationStats | None = None,
+                        preset_overrides: dict | None = None, ids: list[int] | None = None,
+                        sources: list[str] | None = None) -> list[Chem.Mol | None]:
+    """Generate conformers for many molecules at once.
+
+    Args:
+        mols: RDKit Mols with explicit hydrogens (implicit ones are added); any conformers are ignored.
+        num_confs: conformers per molecule (one int for all, or one per molecule).
+        model: a ScoreModel, a checkpoint path, or ``None`` for the shipped default model.
+        preset: sampler preset name or dict (see :func:`confgen.sampling.resolve_preset`); ``None`` = default.
+        seed: random seed (``None`` = a fresh random seed, reported in ``stats.seed``).
+        batch_size: conformers per forward pass.
+        device: torch device.
+        relax: ``"none"`` or ``"mmff"`` (MMFF94 minimisation; energy in conformer property
+            ``confgen_mmff_energy``).
+        progress: show a tqdm progress bar (conformers).
+        errors: receives one :class:`InputError` per molecule that failed; if ``None`` the first is raised.
+        workers: CPU threads for RDKit embedding and MMFF.
+        stats: receives the counters of this call.
+        preset_overrides: sampler parameters to replace.
+        ids: per-molecule ids used in the seeds (default 0..len-1); keeps results stable when a run is split.
+        sources: per-molecule source strings for error messages.
+
+    Returns:
+        One Mol per input (explicit H, conformers with ids 0..k-1, k <= requested) or ``None`` for a failed one.
+
+    Raises:
+        ConfgenError: unknown preset, bad arguments, missing model, or (``errors`` is None) a failed molecule.
+    """
+    if relax not in RELAX_CHOICES:
+        raise ConfgenError(f"relax must be one of {', '.join(RELAX_CHOICES)}, not {relax!r}")
+    if batch_size < 1:
+        raise ConfgenError("batch_size must be at least 1")
+    params = resolve_preset(preset, preset_overrides)
+    dev = _resolve_device(device)
+    stats = stats if stats is not None else GenerationStats()
+    if seed is None:
+        seed = secrets.randbits(31)
+    stats.seed = int(seed)
+    nums = [int(num_confs)] * len(mols) if isinstance(num_confs, (int, np.integer)) else [int(n) for n in num_confs]
+    if len(nums) != len(mols):
+        raise ConfgenError(f"{len(mols)} molecules but {len(nums)} conformer counts")
+    ids = list(range(len(mols))) if ids is None else list(ids)
+    sources = [f"molecule {i}" for i in range(len(mols))] if sources is None else list(sources)
+    workers = max(int(workers), 0)
+
+    stats.molecules += len(mols)
+    stats.requested += sum(nums)
+    states: list[_MolState | None] = []
+    for i, mol in enumerate(mols):
+        try:
+            states.append(_prepare(mol, nums[i], ids[i], sources[i]))
+        except InputError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            states.append(None)
+    live = [s for s in states if s is not None and s.n_requested > 0]
+    if live:
+        model = _resolve_model(model, dev)
+        _run(live, model=model, params=params, seed=int(seed), batch_size=int(batch_size), device=dev,
+             workers=workers, progress=progress, stats=stats)
+
+    out: list[Chem.Mol | None] = []
+    for i, st in enumerate(states):
+        if st is None:
+            out.append(None)
+            stats.failed_molecules += 1
+            continue
+        mol = Chem.Mol(st.mol)
+        for k, slot in enumerate(sorted(st.pos)):
+            conf = Chem.Conformer(mol.GetNumAtoms())
+            pos = st.pos[slot]
+            for a in range(mol.GetNumAtoms()):
+                conf.SetAtomPosition(a, pos[a].tolist())
+            conf.SetId(k)
+            mol.AddConformer(conf, assignId=False)
+        if relax == "mmff" and mol.GetNumConformers():
+            mol = _relax_mmff(mol, st, workers, stats, sources[i])
+        if mol.GetNumConformers() == 0 and st.n_requested > 0:
+            exc = InputError(f"no conformer passed the checks after {params['max_retries']} retries",
+                             source=sources[i], smiles=Chem.MolToSmiles(Chem.RemoveHs(st.mol)))
+            if errors is None:
+                raise exc
+            errors.append(exc)
+            out.append(None)
+            stats.failed_molecules += 1
+            continue
+        stats.written += mol.GetNumConformers()
+        out.append(mol)
+    return out
+
+
+def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size: int, device: torch.device,
+         workers: int, progress: bool, stats: GenerationStats) -> None:
+    """Sample every requested slot of every molecule, with retries (fills ``state.pos``)."""
+    from tqdm.auto import tqdm
+
+    p = next(model.parameters())
+    dtype = p.dtype
+    sigmas = sigma_schedule(params, getattr(model, "sigmas", None))
+    use_pairs = "pairs" in inspect.signature(model.forward).parameters
+    evals = evals_per_sample(params)
+    pending = [(k, j) for k, st in enumerate(states) for j in range(st.n_requested)]
+    total = len(pending)
+    bar = tqdm(total=total, disable=not progress, unit="conf", desc="sampling", leave=False)
+    round_ = 0
+    try:
+        while pending:
+            inits: dict[int, dict[int, np.ndarray]] = {}
+            if params["init"] == "etkdg":
+                by_mol: dict[int, list[int]] = {}
+                for k, j in pending:
+                    by_mol.setdefault(k, []).append(j)
+                for k, slots in by_mol.items():
+                    st = states[k]
+                    confs = _etkdg(st.mol, len(slots), seed_for(seed, st.uid, round_, 1), workers)
+                    inits[k] = dict(zip(slots, confs))
+                missing = [(k, j) for k, j in pending if j not in inits.get(k, {})]
+                for k, j in missing:
+                    stats.dropped += 1
+                    bar.update(1)
+                if missing:
+                    stats.warnings.append(f"ETKDG could not embed {len(missing)} initial guesses; those "
+                                          "conformers were dropped")
+                pending = [(k, j) for k, j in pending if j in inits.get(k, {})]
+            retry: list[tuple[int, int]] = []
+            for start in range(0, len(pending), batch_size):
+                chunk = pending[start:start + batch_size]
+                again = _sample_chunk(chunk, states, inits, model=model, params=params, sigmas=sigmas,
+                                      seed=seed, device=device, dtype=dtype, use_pairs=use_pairs, stats=stats,
+                                      evals=evals)
+                retry += again
+                bar.update(len(chunk) - len(again))
+            pending = []
+            for k, j in retry:
+                st = states[k]
+                if st.attempts[j] > params["max_retries"]:
+                    stats.dropped += 1
+                    bar.update(1)
+                else:
+                    pending.append((k, j))
+            round_ += 1
+    finally:
+        bar.close()
+
+
+def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, dtype, use_pairs, stats,
+                  evals) -> list[tuple[int, int]]:
+    """Sample one batch of slots; accept good conformers into their state; return the slots to retry."""
+    graphs = [states[k].graph for k, _ in chunk]
+    batch = collate(graphs).to(device)
+    sizes = [g.num_nodes for g in graphs]
+    attempt = [states[k].attempts.get(j, 0) for k, j in chunk]
+    noise = NoiseSource(seeds=[seed_for(seed, states[k].uid, j, a) for (k, j), a in zip(chunk, attempt)],
+                        sizes=sizes, device=device, dtype=dtype)
+    sig0 = float(sigmas[0])
+    if params["init"] == "etkdg":
+        x0 = torch.from_numpy(np.concatenate([inits[k][j] for k, j in chunk])).to(device=device, dtype=dtype)
+        x0 = x0 + sig0 * noise.draw()
+    else:
+        std = params["init_std"] if params["init_std"] is not None else sig0
+        x0 = std * noise.draw()
+    eps = torch.tensor([params["eps"] * params["retry_step_factor"] ** states[k].blowups.get(j, 0)
+                        for k, j in chunk], dtype=torch.float64)
+    pairs = all_pairs(batch.ptr) if use_pairs and getattr(model, "cutoff", 0) > 0 else None
+
+    def score_fn(pos: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if pairs is not None:
+            return model(batch, pos, sigma, pairs=pairs)
+        return model(batch, pos, sigma)
+
+    res = sample(score_fn, x0, batch.batch, batch.num_graphs, sigmas.to(dtype), method=params["method"],
+                 steps_per_level=params["steps_per_level"], eps=eps.to(device=device, dtype=dtype),
+                 final_denoise=params["final_denoise"], clip=params["clip"], noise=noise)
+    stats.samples += len(chunk)
+    stats.network_evals += evals * len(chunk)
+    pos_all = res.pos.detach().to("cpu", torch.float64).numpy()
+    ok = res.ok.cpu().numpy()
+    ptr = batch.ptr.cpu().numpy()
+    retry = []
+    # group accepted conformers per molecule for a vectorised stereo check
+    per_mol: dict[int, list[tuple[int, np.ndarray]]] = {}
+    for g, (k, j) in enumerate(chunk):
+        st = states[k]
+        st.attempts[j] = st.attempts.get(j, 0) + 1
+        pos = pos_all[ptr[g]:ptr[g + 1]]
+        if not ok[g] or not _geometry_ok(st, pos):
+            st.blowups[j] = st.blowups.get(j, 0) + 1
+            stats.blowups += 1
+            retry.append((k, j))
+            continue
+        per_mol.setdefault(k, []).append((j, pos))
+    for k, items in per_mol.items():
+        st = states[k]
+        pos = np.stack([p for _, p in items])  # [K, N, 3]
+        fixed, good, mirrored = repair_stereo(st.spec, pos)
+        stats.stereo_mirrored += int(mirrored.sum())
+        for (j, _), p, g_ok in zip(items, fixed, good):
+            if g_ok:
+                st.pos[j] = p
+            else:
+                stats.stereo_resampled += 1
+                retry.append((k, j))
+    return retry
+
+
+def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationStats, source: str) -> Chem.Mol:
+    """MMFF94-minimise every conformer; drop any whose stereo changed; store energies on the conformers."""
+    if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
+        stats.relax_skipped += 1
+        stats.warnings.append(f"{source}: MMFF94 has no parameters for this molecule; written unrelaxed")
+        return mol
+    with _quiet_rdkit():
+        results = rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(mol, numThreads=workers, maxIters=2000)
+    pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+    good = check_stereo(st.spec, pos).ok
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    k = 0
+    for conf, (_, energy), g in zip(mol.GetConformers(), results, good):
+        if not g:
+            stats.dropped += 1
+            continue
+        c = Chem.Conformer(conf)
+        c.SetId(k)
+        c.SetDoubleProp(PROP_MMFF_ENERGY, float(energy))
+        out.AddConformer(c, assignId=False)
+        k += 1
+    return out
+
+
+def generate(smiles_or_mol, num_confs: int, model=None, seed: int | None = None, preset=None, **kwargs) -> Chem.Mol:
+    """Generate conformers for one molecule.
+
+    Args:
+        smiles_or_mol: SMILES string or RDKit Mol (hydrogens are added if missing).
+        num_confs: number of conformers.
+        model: ScoreModel, checkpoint path, or ``None`` for the shipped default.
+        seed: random seed (same seed and device give the same coordinates).
+        preset: sampler preset name or dict.
+        **kwargs: further keyword arguments of :func:`generate_conformers` (``batch_size``, ``device``,
+            ``relax``, ``progress``, ``stats``, ...).
+
+    Returns:
+        RDKit Mol with explicit hydrogens and up to ``num_confs`` conformers with the input's stereo.
+
+    Raises:
+        ConfgenError: invalid SMILES, unsupported molecule, or no conformer could be generated.
+    """
+    if isinstance(smiles_or_mol, str):
+        mol = mol_from_smiles(smiles_or_mol, source="input")
+    elif isinstance(smiles_or_mol, Chem.Mol):
+        mol = smiles_or_mol
+    else:
+        raise ConfgenError(f"generate() takes a SMILES string or an RDKit Mol, not {type(smiles_or_mol).__name__}")
+    kwargs.setdefault("progress", False)
+    (out,) = generate_conformers([mol], [num_confs], model=model, preset=preset, seed=seed, **kwargs)
+    return out

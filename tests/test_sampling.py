@@ -1,0 +1,162 @@
+"""Samplers against the analytic score of a Gaussian: right mean and spread, centring, blow-up guard, seeds."""
+
+import math
+
+import pytest
+import torch
+
+from confgen.errors import ConfgenError
+from confgen.sampling import (
+    PRESET_KEYS,
+    SAMPLER_PRESETS,
+    NoiseSource,
+    evals_per_sample,
+    parse_overrides,
+    resolve_preset,
+    sample,
+    sigma_schedule,
+)
+
+N_NODES = 5
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: threads only add overhead on a shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _gaussian(num_graphs: int, s0: float, seed: int = 0):
+    """Data: x = mu + s0 * z per graph (then centred). Returns (mu_centred [n,3], score_fn, batch)."""
+    g = torch.Generator().manual_seed(seed)
+    mu = torch.randn(N_NODES, 3, generator=g, dtype=torch.float64) * 2.0
+    mu = mu - mu.mean(0)
+    big_mu = mu.repeat(num_graphs, 1)
+    batch = torch.arange(num_graphs).repeat_interleave(N_NODES)
+
+    def score_fn(x, sigma):
+        # p_sigma = N(mu, (s0^2 + sigma^2) I), restricted to the centred subspace (mu is centred)
+        return -(x - big_mu) / (s0 ** 2 + sigma.unsqueeze(-1) ** 2)
+
+    return mu, score_fn, batch
+
+
+def _moments(pos: torch.Tensor, num_graphs: int):
+    x = pos.view(num_graphs, N_NODES, 3)
+    return x.mean(0), x.var(0).mean()
+
+
+@pytest.mark.parametrize("method", ["ald", "pc"])
+def test_sampler_reproduces_a_gaussian(method):
+    """From pure noise at sigma=10, 50 levels: mean and spread of N(mu, s0^2) in the centred subspace."""
+    G, s0 = 400, 0.5
+    mu, score_fn, batch = _gaussian(G, s0)
+    params = resolve_preset("confgf", {"method": method, "num_levels": 25,
+                                       "steps_per_level": 10 if method == "ald" else 2, "eps": 2e-4})
+    sigmas = sigma_schedule(params)
+    g = torch.Generator().manual_seed(1)
+    x0 = torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64) * float(sigmas[0])
+    res = sample(score_fn, x0, batch, G, sigmas, method=method, steps_per_level=params["steps_per_level"],
+                 eps=params["eps"], final_denoise=True, clip=params["clip"], generator=g)
+    assert res.ok.all()
+    mean, var = _moments(res.pos, G)
+    # centred subspace: per-coordinate variance s0^2 (1 - 1/n); the final denoising step shrinks it by
+    # s0^2 / (s0^2 + sigma_min^2) (negligible here)
+    expected_var = s0 ** 2 * (1 - 1 / N_NODES) * s0 ** 2 / (s0 ** 2 + 0.01 ** 2)
+    se_mean = math.sqrt(expected_var / G)
+    assert (mean - mu).abs().max() < 5 * se_mean + 0.02
+    assert abs(var / expected_var - 1) < 0.1, (float(var), expected_var)
+    # centre of mass removed per graph
+    com = res.pos.view(G, N_NODES, 3).mean(1)
+    assert com.abs().max() < 1e-9
+
+
+def test_wrong_step_size_gives_the_wrong_spread():
+    """The Gaussian test can fail: a too small step leaves the noise of the first level in the sample."""
+    G, s0 = 200, 0.5
+    mu, score_fn, batch = _gaussian(G, s0)
+    sigmas = sigma_schedule(resolve_preset("confgf", {"num_levels": 10}))
+    g = torch.Generator().manual_seed(2)
+    x0 = torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64) * float(sigmas[0])
+    res = sample(score_fn, x0, batch, G, sigmas, steps_per_level=2, eps=1e-9, final_denoise=False, generator=g)
+    _, var = _moments(res.pos, G)
+    assert var > 10 * s0 ** 2
+
+
+def test_confgf_preset_is_faithful():
+    p = resolve_preset("confgf")
+    assert (p["num_levels"], p["steps_per_level"], p["init"], p["method"]) == (50, 100, "noise", "ald")
+    sig = sigma_schedule(p)
+    assert sig[0] == pytest.approx(10.0) and sig[-1] == pytest.approx(0.01)
+    # ConfGF: step = 2.4e-6 (sigma/sigma_L)^2 with x + step*s + sqrt(2 step) z, i.e. eps = 2 * 2.4e-6
+    assert p["eps"] == pytest.approx(2 * 2.4e-6)
+    assert evals_per_sample(p) == 5001
+    assert evals_per_sample(resolve_preset("fast")) < 100
+
+
+def test_every_preset_defines_every_key_and_overrides_are_checked():
+    for name, preset in SAMPLER_PRESETS.items():
+        assert set(preset) == set(PRESET_KEYS), name
+        resolve_preset(name)
+    assert resolve_preset("fast", parse_overrides(["steps_per_level=7", "sigma_max=null", "method=pc"])) == {
+        **SAMPLER_PRESETS["fast"], "steps_per_level": 7, "sigma_max": None, "method": "pc"}
+    with pytest.raises(ConfgenError, match="unknown sampler parameter"):
+        resolve_preset("fast", {"step": 3})
+    with pytest.raises(ConfgenError, match="unknown sampler preset"):
+        resolve_preset("slow")
+    with pytest.raises(ConfgenError, match="eps"):
+        resolve_preset("fast", {"eps": -1.0})
+    with pytest.raises(ConfgenError, match="KEY=VALUE"):
+        parse_overrides(["eps"])
+    # null sigmas come from the model's schedule
+    p = resolve_preset("fast", {"sigma_max": None, "sigma_min": None, "num_levels": 3})
+    sig = sigma_schedule(p, torch.tensor([4.0, 2.0, 0.5]))
+    assert sig.tolist() == pytest.approx([4.0, math.sqrt(2.0), 0.5])
+
+
+def test_blowup_and_nan_are_detected_per_graph_and_frozen():
+    G = 6
+    mu, score_fn, batch = _gaussian(G, 0.5)
+
+    def bad_score(x, sigma):
+        s = score_fn(x, sigma)
+        s = s.clone()
+        s[batch == 1] = 50.0 * x[batch == 1] / sigma.unsqueeze(-1)[batch == 1] ** 2  # explodes
+        s[batch == 4] = float("nan")
+        return s
+
+    sigmas = sigma_schedule(resolve_preset("fast"))
+    g = torch.Generator().manual_seed(0)
+    x0 = mu.repeat(G, 1) + 0.3 * torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64)
+    res = sample(bad_score, x0, batch, G, sigmas, steps_per_level=3, eps=2e-5, clip=None, generator=g)
+    assert res.ok.tolist() == [True, False, True, True, False, True]
+    assert torch.isfinite(res.pos).all()  # frozen at the last finite state
+    good = res.pos.view(G, N_NODES, 3)[[0, 2, 3, 5]]
+    assert (good - mu).abs().max() < 2.0
+
+
+def test_per_graph_noise_makes_a_sample_independent_of_its_batch():
+    """A graph's trajectory depends on its own seed only, not on the other graphs of the batch."""
+    mu, score_fn, batch = _gaussian(3, 0.5)
+    sigmas = sigma_schedule(resolve_preset("fast"))
+    seeds = [11, 22, 33]
+    x0 = mu.repeat(3, 1)
+
+    def run(idx):
+        sel = torch.cat([torch.arange(i * N_NODES, (i + 1) * N_NODES) for i in idx])
+        b = torch.arange(len(idx)).repeat_interleave(N_NODES)
+        sub_mu = mu.repeat(len(idx), 1)
+        noise = NoiseSource(seeds=[seeds[i] for i in idx], sizes=[N_NODES] * len(idx), dtype=torch.float64,
+                            block=4)
+        return sample(lambda x, s: -(x - sub_mu) / (0.25 + s.unsqueeze(-1) ** 2), x0[sel], b, len(idx), sigmas,
+                      steps_per_level=3, eps=2e-5, noise=noise).pos
+
+    together = run([0, 1, 2]).view(3, N_NODES, 3)
+    alone = run([1]).view(1, N_NODES, 3)
+    reordered = run([2, 1]).view(2, N_NODES, 3)
+    assert torch.equal(together[1], alone[0])
+    assert torch.equal(together[1], reordered[1])
+    assert not torch.equal(together[0], together[1])
