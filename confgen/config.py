@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ class ModelConfig:
     """
 
     backbone: str = "clofnet"
-    hidden_dim: int = 96
+    hidden_dim: int = 64
     num_layers: int = 4
     cutoff: float = 4.0
     num_rbf: int = 16
@@ -150,6 +151,9 @@ class Config:
         return cfg
 
 
+_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+
+
 def _field_types(obj) -> dict[str, Any]:
     hints = typing.get_type_hints(type(obj))
     return {f.name: hints[f.name] for f in dataclasses.fields(obj)}
@@ -172,6 +176,8 @@ def _coerce(value: Any, tp: Any) -> tuple[bool, Any]:
         return isinstance(value, int) and not isinstance(value, bool), value
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True, float(value)
+        if isinstance(value, str) and _FLOAT_RE.match(value.strip()):  # YAML 1.1 reads "1e-3" as a string
             return True, float(value)
         return False, value
     if tp is str:

@@ -195,7 +195,7 @@ def train(config: Config, out_dir: str | os.PathLike, *, resume: bool = False, d
 
     Returns:
         Summary dict: ``step``, ``epoch``, ``train_loss``, ``val_loss``, ``best_val_loss``, ``out_dir``,
-        ``finished`` (reached the total number of steps).
+        ``finished`` (reached the total number of steps), ``weights_sha256`` (of this process's raw weights).
 
     Raises:
         ConfgenError: missing dataset, bad config, non-finite loss, out of memory, nothing to resume.
@@ -398,7 +398,8 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
                 train_loss = window_loss / max(window_n, 1)
                 if dist.is_main:
                     log_rows.append({
-                        "step": step, "epoch": (step - 1) // batches_per_epoch, "lr": f"{scheduler.get_last_lr()[0]:.6g}",
+                        "step": step, "epoch": (step - 1) // batches_per_epoch,
+                        "lr": f"{scheduler.get_last_lr()[0]:.6g}",
                         "train_loss": f"{train_loss:.6g}", "grad_norm": f"{grad_norm:.4g}", "val_loss": row_val,
                         "conformers_per_s": f"{window_confs / max(now - window_t, 1e-9):.2f}",
                         "elapsed_s": f"{now - run_t0:.1f}"})
@@ -420,10 +421,24 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
         write_last(dict(metrics))
     if dist.distributed:
         torch.distributed.barrier()
-    return {"out_dir": str(out), "step": step, "epoch": (step - 1) // batches_per_epoch if step else 0,
+    return {"out_dir": str(out), "step": step, "weights_sha256": weights_digest(model),
+            "epoch": (step - 1) // batches_per_epoch if step else 0,
             "total_steps": total_steps, "finished": step >= total_steps,
             "train_loss": metrics.get("train_loss", math.nan), "val_loss": metrics.get("val_loss", math.nan),
             "best_val_loss": metrics.get("best_val_loss", math.nan)}
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of a model's state dict (names, shapes and bytes); equal on all DDP ranks when in sync."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        t = v.detach().cpu().contiguous()
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def _to_list(x):

@@ -16,6 +16,14 @@ TINY = Path(__file__).parent / "data" / "tiny_qm9"
 TOL = 1e-6
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _rotation(seed: int, proper: bool = True) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     q, _ = torch.linalg.qr(torch.randn(3, 3, generator=g, dtype=torch.float64))

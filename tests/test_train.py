@@ -20,6 +20,15 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny_qm9"
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread is faster and steadier."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _small_dataset(tmp_path: Path, n_train: int = 8, n_val: int = 4) -> Path:
     d = tmp_path / "ds"
     d.mkdir()
@@ -57,15 +66,16 @@ def _fixed_loss(model, graphs, seed=0) -> float:
 
 def test_overfitting_a_tiny_set_lowers_the_loss(tmp_path):
     data = _small_dataset(tmp_path)
-    cfg = _config(data, max_steps=200, lr=3e-3, warmup_steps=5, val_every=100, ckpt_every=0, ema_decay=0.9)
+    cfg = _config(data, max_steps=100, lr=5e-3, warmup_steps=5, val_every=50, ckpt_every=0, ema_decay=0.9)
     torch.manual_seed(cfg.train.seed)
     before = _fixed_loss(build_model(cfg).eval(), load_shard(data / "train_00000.pt"))
     res = train(cfg, tmp_path / "run", progress=False, device="cpu")
-    assert res["finished"] and res["step"] == 200
+    assert res["finished"] and res["step"] == 100
     after = _fixed_loss(load_model(tmp_path / "run" / "last.pt"), load_shard(data / "train_00000.pt"))
+    print("fixed-noise DSM loss before / after", before, after)
     assert after < 0.75 * before, (before, after)
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
-    assert [int(r["step"]) for r in rows][-1] == 200
+    assert [int(r["step"]) for r in rows][-1] == 100
     assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
     best = read_checkpoint(tmp_path / "run" / "best.pt")
     assert best["metrics"]["best_val_loss"] == pytest.approx(min(float(r["val_loss"]) for r in rows if r["val_loss"]),

@@ -93,5 +93,6 @@ class EdgeMLP(nn.Module):
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
         """h: [N, node_dim], edge_index: [2, E], f: [E, edge_in_dim] -> [E, out_dim] (SiLU applied)."""
-        z = self.lin_i(h).index_select(0, edge_index[0]) + self.lin_j(h).index_select(0, edge_index[1]) + self.lin_e(f)  # [E, out]
+        z = self.lin_i(h).index_select(0, edge_index[0])  # [E, out]
+        z = z + self.lin_j(h).index_select(0, edge_index[1]) + self.lin_e(f)
         return self.act(self.out(self.act(z)))

@@ -45,7 +45,7 @@ class ScoreModel(nn.Module):
         edge_dim: edge feature width (featuriser's).
     """
 
-    def __init__(self, *, backbone: str = "clofnet", hidden_dim: int = 96, num_layers: int = 4,
+    def __init__(self, *, backbone: str = "clofnet", hidden_dim: int = 64, num_layers: int = 4,
                  cutoff: float = 4.0, num_rbf: int = 16, sigma_embed_dim: int = 32, sigma_max: float = 10.0,
                  sigma_min: float = 0.01, num_levels: int = 50, atom_dim: int = ATOM_FEATURE_DIM,
                  edge_dim: int = EDGE_FEATURE_DIM):
