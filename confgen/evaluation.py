@@ -667,6 +667,37 @@ def _run_tasks(tasks: list[tuple], *, workers: int, progress: bool) -> list[dict
         bar.close()
 
 
+def _index_listed_files(path, side: str) -> list | None:
+    """SDF files listed by an ``index.csv`` directory (the layout of ../shared/data/geom_drugs_tora3d7).
+
+    A directory holding ``index.csv`` with columns ``dir`` and ``true_file`` (references) / ``pred_file``
+    (generated, when ``side == "generated"``) names one SDF per molecule under ``molecules/<dir>/``.
+
+    Returns:
+        The listed paths, or ``None`` when ``path`` is not such a directory.
+    """
+    import csv
+    from pathlib import Path
+
+    root = Path(path)
+    index = root / "index.csv"
+    if not root.is_dir() or not index.is_file():
+        return None
+    column = "pred_file" if side == "generated" else "true_file"
+    try:
+        with open(index, newline="") as fh:
+            reader = csv.DictReader(fh)
+            if column not in (reader.fieldnames or []) or "dir" not in (reader.fieldnames or []):
+                return None
+            files = []
+            for row in reader:
+                sub = root / "molecules" / row["dir"]
+                files.append((sub if sub.is_dir() else root / row["dir"]) / row[column])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ConfgenError(f"{index}: cannot read file ({exc})") from None
+    return files
+
+
 def load_ensembles(
     path,
     *,
@@ -676,10 +707,16 @@ def load_ensembles(
 ) -> tuple[list, list[dict], dict]:
     """Read every molecule of a file/directory with ``confgen.data.readers.iter_molecules``.
 
+    All conformers of a molecule are kept together even where their 3D stereo differs (GEOM ensembles hold
+    E and Z amidines, ...): the published COV numbers count every reference conformer.
+
     Args:
-        path: SDF, torsional-diffusion pickle, GEOM rdkit_folder (or any source the readers support).
+        path: SDF, torsional-diffusion pickle, GEOM rdkit_folder (or any source the readers support), or a
+            directory with an ``index.csv`` listing one SDF per molecule (``dir``, ``true_file``,
+            ``pred_file`` columns: the layout of ../shared/data/geom_drugs_tora3d7).
         split_csv: optional split list (references only).
-        side: "reference" or "generated", used in failure records.
+        side: "reference" or "generated": used in failure records, and picks ``true_file`` or ``pred_file``
+            of an index.csv directory.
         max_confs: passed to the readers.
 
     Returns:
@@ -693,7 +730,10 @@ def load_ensembles(
     errors: list = []
     stats: dict = {}
     kwargs = {"split_csv": split_csv, "max_confs": max_confs, "errors": errors, "stats": stats, "stereo": "keep"}
-    records = list(iter_molecules(path, **kwargs))
+    listed = _index_listed_files(path, side)
+    records = []
+    for source in listed if listed is not None else [path]:
+        records.extend(iter_molecules(source, **kwargs))
     failures = [
         {
             "side": side,

@@ -315,3 +315,15 @@ def test_cli_atom_mismatch_and_unreadable_files(tmp_path, capsys):
     assert len(lines) == 1 and "garbage.sdf" in lines[0] and "Traceback" not in err
     code, out, err = _run_cli(["evaluate", gen_sdf, tmp_path / "nope.sdf"], capsys)
     assert code == 1 and "nope.sdf" in err and "Traceback" not in err
+
+
+def test_index_csv_directory_lists_references_and_predictions(shared_data):
+    from confgen.evaluation import load_ensembles
+
+    root = shared_data / "geom_drugs_tora3d7"
+    refs, failed, _ = load_ensembles(root, side="reference")
+    preds, _, _ = load_ensembles(root, side="generated")
+    assert not failed
+    # every GEOM conformer is kept, also mol02's amidine conformers whose E/Z differs from the first one
+    assert [r.mol.GetNumConformers() for r in refs] == [3, 4, 20, 22, 5, 60, 15]
+    assert sum(p.mol.GetNumConformers() for p in preds) == 236

@@ -21,7 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "references",
         help="reference ensembles: SDF ensemble file, torsional-diffusion pickle dict[smiles -> list[Mol]], "
-        "or GEOM rdkit_folder directory",
+        "GEOM rdkit_folder directory, or a directory with an index.csv listing one SDF per molecule "
+        "(true_file / pred_file columns, as ../shared/data/geom_drugs_tora3d7)",
     )
     parser.add_argument(
         "--delta",
