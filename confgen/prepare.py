@@ -1,0 +1,460 @@
+"""Build a cached training dataset (``confgen prepare``) from any mix of conformer sources.
+
+Sources are streamed molecule by molecule (:func:`confgen.data.readers.iter_molecules`), molecules found in the
+exclusion files are dropped, each kept molecule is assigned to ``train`` or ``val`` by a seeded hash of its
+stereo-free canonical SMILES (so a molecule never lands in both, whatever source it comes from), featurised in
+worker processes, and written in shards of about ``shard_confs`` conformers with
+:func:`confgen.data.dataset.save_shard`. SMILES-only sources get conformer ensembles built first
+(:mod:`confgen.data.ensembles`).
+
+Everything is written into ``DIR.tmp-XXXX`` next to ``DIR`` and renamed to ``DIR`` at the end; a failed or
+interrupted run removes the temporary directory, so no half-written dataset is ever left under ``DIR``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from rdkit import Chem
+
+from confgen import __version__
+from confgen.data.dataset import save_shard
+from confgen.data.ensembles import EnsembleOptions, build_ensemble, mp_context
+from confgen.data.features import MAX_HEAVY_ATOMS, MolGraph, featurize_mol
+from confgen.data.readers import (
+    QM9PACK,
+    canonical_smiles,
+    detect_format,
+    iter_molecules,
+    load_exclusion_set,
+)
+from confgen.errors import ConfgenError, InputError
+
+DATASET_FORMAT = "confgen-dataset-v1"
+_GRAPH_FIELDS = ("atom_feat", "edge_index", "edge_attr", "atomic_numbers")
+
+
+@dataclass
+class PrepareOptions:
+    """Options of :func:`prepare_dataset` (the ``confgen prepare`` flags).
+
+    Attributes:
+        exclude: evaluation files whose molecules must not be in the dataset.
+        max_confs: at most this many conformers per molecule (highest weight first).
+        min_heavy_atoms, max_heavy_atoms: heavy-atom range of kept molecules.
+        split_csv: keep only molecules listed here (GEOM split files).
+        val_fraction: fraction of molecules assigned to ``val`` (by seeded hash of the molecule).
+        seed: seed of the split and of ensemble building.
+        workers: featurisation / ensemble processes (1 = in process).
+        from_smiles: SMILES files whose molecules get ensembles built.
+        ensemble: :class:`EnsembleOptions` for those.
+        shard_confs: about this many conformers per shard.
+        overwrite: replace an existing output directory.
+        progress: show a progress bar.
+    """
+
+    exclude: list[str] = field(default_factory=list)
+    max_confs: int | None = None
+    min_heavy_atoms: int | None = None
+    max_heavy_atoms: int | None = None
+    split_csv: str | None = None
+    val_fraction: float = 0.05
+    seed: int = 0
+    workers: int = 1
+    from_smiles: list[str] = field(default_factory=list)
+    ensemble: EnsembleOptions = field(default_factory=EnsembleOptions)
+    shard_confs: int = 4096
+    overwrite: bool = False
+    progress: bool = True
+
+
+# ------------------------------------------------------------------------------------------------ worker side
+
+
+def _process(task: tuple) -> tuple:
+    """Featurise one record (building its ensemble first if needed). Runs in a worker process.
+
+    Returns ``(index, payload | None, error message | None)``; the payload holds numpy arrays only.
+    """
+    index, mol_bytes, weights, needs_ensemble, ens_opts, seed, max_heavy = task
+    try:
+        mol = Chem.Mol(mol_bytes)
+        if needs_ensemble:
+            ens = build_ensemble(mol, ens_opts, seed=seed)
+            mol, weights = ens.mol, ens.weights
+        g = featurize_mol(mol, max_heavy_atoms=max_heavy, with_pos=True)
+        if g.pos is None or g.pos.shape[0] == 0:
+            return index, None, "molecule has no conformers"
+        pos = g.pos.numpy()
+        if not np.isfinite(pos).all():
+            return index, None, "non-finite coordinates"
+        c = pos.shape[0]
+        w = np.full(c, 1.0 / c, dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
+        payload = {f: getattr(g, f).numpy() for f in _GRAPH_FIELDS}
+        payload.update(smiles=g.smiles, pos=pos, weights=w)
+        return index, payload, None
+    except InputError as exc:
+        return index, None, exc.message
+    except Exception as exc:  # noqa: BLE001 - one bad molecule must not stop the dataset
+        return index, None, f"{exc.__class__.__name__}: {str(exc).strip()[:200]}"
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    torch.set_num_threads(1)
+
+
+def _graph(payload: dict) -> MolGraph:
+    return MolGraph(
+        atom_feat=torch.from_numpy(payload["atom_feat"]),
+        edge_index=torch.from_numpy(payload["edge_index"]),
+        edge_attr=torch.from_numpy(payload["edge_attr"]),
+        atomic_numbers=torch.from_numpy(payload["atomic_numbers"]),
+        smiles=payload["smiles"],
+        pos=torch.from_numpy(payload["pos"]),
+        weights=torch.from_numpy(payload["weights"]),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ main side
+
+
+def split_of(key: str, seed: int, val_fraction: float) -> str:
+    """``"val"`` or ``"train"`` from a seeded hash of the molecule key (stable across runs and sources)."""
+    if val_fraction <= 0:
+        return "train"
+    h = hashlib.blake2b(f"{seed}\t{key}".encode(), digest_size=8).digest()
+    return "val" if int.from_bytes(h, "big") / 2**64 < val_fraction else "train"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _source_fingerprint(src: str) -> dict:
+    """Provenance of one source: path, format and a sha256 (of the file, or of a folder's summary JSONs)."""
+    if src == QM9PACK:
+        try:
+            from importlib.metadata import version
+
+            return {"path": src, "format": "qm9pack", "version": version("qm9pack")}
+        except Exception:  # noqa: BLE001
+            return {"path": src, "format": "qm9pack"}
+    p = Path(src)
+    out = {"path": str(p.resolve()), "format": detect_format(p)}
+    if p.is_file():
+        out["sha256"] = file_sha256(p)
+    elif p.is_dir():
+        out["sha256_summaries"] = {s.name: file_sha256(s) for s in sorted(p.glob("summary*.json"))}
+    return out
+
+
+class _ShardWriter:
+    """Buffers graphs per split and writes a shard whenever ``shard_confs`` conformers are buffered."""
+
+    def __init__(self, directory: Path, shard_confs: int):
+        self.directory = directory
+        self.shard_confs = shard_confs
+        self.buffers: dict[str, list[MolGraph]] = {"train": [], "val": []}
+        self.buffered: dict[str, int] = {"train": 0, "val": 0}
+        self.counts = {s: {"n_molecules": 0, "n_conformers": 0, "n_shards": 0} for s in ("train", "val")}
+
+    def add(self, split: str, graph: MolGraph) -> None:
+        n = int(graph.pos.shape[0])
+        self.buffers[split].append(graph)
+        self.buffered[split] += n
+        self.counts[split]["n_molecules"] += 1
+        self.counts[split]["n_conformers"] += n
+        if self.buffered[split] >= self.shard_confs:
+            self.flush(split)
+
+    def flush(self, split: str) -> None:
+        if not self.buffers[split]:
+            return
+        k = self.counts[split]["n_shards"]
+        save_shard(self.directory / f"{split}_{k:05d}.pt", self.buffers[split])
+        self.counts[split]["n_shards"] += 1
+        self.buffers[split] = []
+        self.buffered[split] = 0
+
+
+class _SigtermAsInterrupt:
+    """Turn SIGTERM into KeyboardInterrupt while preparing (main thread only), so cleanup runs."""
+
+    def __enter__(self):
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            def handler(signum, frame):
+                raise KeyboardInterrupt
+
+            self.old = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
+        return False
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def prepare_dataset(sources: list[str], out_dir: str | os.PathLike, options: PrepareOptions | None = None, *,
+                    max_reported: int = 20) -> dict:
+    """Build a training dataset directory from conformer sources.
+
+    Args:
+        sources: paths (GEOM rdkit_folder, pickle, SDF, QM9 CSV, SMILES file) or ``"qm9pack"``. SMILES files
+            listed here are treated like ``options.from_smiles`` (ensembles are built for them).
+        out_dir: output directory ``DIR`` (must not exist unless ``options.overwrite``).
+        options: :class:`PrepareOptions`.
+        max_reported: skipped inputs printed to stderr (all are in ``summary.json``).
+
+    Returns:
+        The summary written to ``DIR/summary.json`` (``n_molecules, n_conformers, n_skipped, skipped, sources,
+        excluded, splits, trained_on, ...``); ``summary["failed_sources"]`` lists sources that gave nothing.
+
+    Raises:
+        ConfgenError: bad options, unreadable exclusion file, output exists, or nothing usable was read (then
+            nothing is left on disk).
+    """
+    opt = options or PrepareOptions()
+    all_sources = [(s, False) for s in sources] + [(s, True) for s in opt.from_smiles]
+    if not all_sources:
+        raise ConfgenError("no SOURCE given (and no --from-smiles file)")
+    if not 0.0 <= opt.val_fraction < 1.0:
+        raise ConfgenError(f"--val-fraction must be in [0, 1), got {opt.val_fraction}")
+    if opt.workers < 1:
+        raise ConfgenError(f"--workers must be at least 1, got {opt.workers}")
+    if opt.max_confs is not None and opt.max_confs < 1:
+        raise ConfgenError(f"--max-confs must be at least 1, got {opt.max_confs}")
+    opt.ensemble.check()
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not opt.overwrite:
+        raise ConfgenError(f"output {out_dir} already exists (use --overwrite to replace it)")
+    if not out_dir.parent.is_dir():
+        raise ConfgenError(f"parent directory of {out_dir} does not exist")
+    exclusion = load_exclusion_set(opt.exclude) if opt.exclude else set()
+    exclusion_info = [{"path": str(Path(f).resolve()), "sha256": file_sha256(f) if Path(f).is_file() else None}
+                      for f in opt.exclude]
+
+    tmp = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.tmp-", dir=out_dir.parent))
+    pool = None
+    try:
+        with _SigtermAsInterrupt():
+            pool = mp_context().Pool(opt.workers, initializer=_init_worker) if opt.workers > 1 else None
+            summary = _run(all_sources, tmp, opt, exclusion, exclusion_info, pool, max_reported)
+            if pool is not None:
+                pool.close()
+                pool.join()
+                pool = None
+            if summary["n_molecules"] == 0:
+                raise ConfgenError("nothing usable was read from " + ", ".join(s for s, _ in all_sources)
+                                   + (f" ({summary['n_skipped']} inputs skipped, {summary['excluded']} excluded)"))
+            _write_json(tmp / "summary.json", summary)
+            os.chmod(tmp, 0o755)
+            _install(tmp, out_dir, overwrite=opt.overwrite)
+        return summary
+    except BaseException:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _install(tmp: Path, out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists():
+        if not overwrite:  # appeared while we were working
+            raise ConfgenError(f"output {out_dir} already exists (use --overwrite to replace it)")
+        old = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.old-", dir=out_dir.parent))
+        os.rmdir(old)
+        os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+    else:
+        os.replace(tmp, out_dir)
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=1)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def _run(all_sources, tmp: Path, opt: PrepareOptions, exclusion: set, exclusion_info: list, pool,
+         max_reported: int) -> dict:
+    from tqdm.auto import tqdm
+
+    writer = _ShardWriter(tmp, opt.shard_confs)
+    max_heavy = opt.max_heavy_atoms if opt.max_heavy_atoms is not None else MAX_HEAVY_ATOMS
+    skipped: list[dict] = []
+    source_info: list[dict] = []
+    failed_sources: list[str] = []
+    stats: dict = {}
+    n_excluded = 0
+    seen: set[str] = set()
+    n_duplicates = 0
+    bar = tqdm(unit="mol", desc="prepare", disable=not opt.progress, dynamic_ncols=True)
+
+    def skip(input_: str, reason: str) -> None:
+        if reason.startswith(input_ + ": "):  # file-level errors already name the file
+            reason = reason[len(input_) + 2:]
+        skipped.append({"input": input_, "reason": reason})
+        if len(skipped) <= max_reported:
+            bar.write(f"confgen prepare: skipped {input_}: {reason}", file=sys.stderr)
+
+    pending: collections.deque = collections.deque()
+    meta: dict[int, tuple] = {}
+    max_pending = 4 * opt.workers
+
+    def handle(result, info: dict) -> None:
+        nonlocal n_duplicates
+        index, payload, err = result
+        source, smiles, split, key = meta.pop(index)
+        if err is not None:
+            skip(f"{source} {smiles!r}", err)
+            info["n_skipped"] += 1
+            return
+        graph = _graph(payload)
+        writer.add(split, graph)
+        info["n_molecules"] += 1
+        info["n_conformers"] += int(graph.pos.shape[0])
+        if key in seen:
+            n_duplicates += 1
+        seen.add(key)
+        bar.update(1)
+        bar.set_postfix(confs=writer.counts["train"]["n_conformers"] + writer.counts["val"]["n_conformers"],
+                        skipped=len(skipped), refresh=False)
+
+    def drain(info: dict, down_to: int) -> None:
+        while len(pending) > down_to:
+            handle(pending.popleft().get(), info)
+
+    index = 0
+    try:
+        for src, smiles_only in all_sources:
+            info = {"path": src, "n_molecules": 0, "n_conformers": 0, "n_skipped": 0, "n_excluded": 0,
+                    "ensembles": smiles_only}
+            try:
+                info.update(_source_fingerprint(src))
+            except (ConfgenError, OSError) as exc:
+                info["error"] = str(exc)
+            try:
+                fmt = detect_format(src)
+            except ConfgenError:
+                fmt = None  # iter_molecules reports the error
+            smiles_only = smiles_only or fmt in ("smiles", "smiles_csv")
+            info["ensembles"] = smiles_only
+            errors: list[InputError] = []
+            records = iter_molecules(src, split_csv=opt.split_csv, max_confs=opt.max_confs,
+                                     min_heavy_atoms=opt.min_heavy_atoms, max_heavy_atoms=opt.max_heavy_atoms,
+                                     errors=errors, stats=stats, stereo="split")
+            n_reported = 0
+            for rec in records:
+                for err in errors[n_reported:]:
+                    skip(err.source or src, err.message if err.smiles is None else f"{err.smiles!r}: {err.message}")
+                    info["n_skipped"] += 1
+                n_reported = len(errors)
+                try:
+                    key = canonical_smiles(rec.mol, stereo=False)
+                except Exception:  # noqa: BLE001
+                    key = rec.smiles
+                if exclusion and (key in exclusion or rec.smiles in exclusion or _canon_or_none(rec.smiles)
+                                  in exclusion):
+                    n_excluded += 1
+                    info["n_excluded"] += 1
+                    continue
+                needs_ensemble = smiles_only
+                if not smiles_only and rec.num_confs == 0:
+                    skip(f"{rec.source} {rec.smiles!r}", "molecule has no conformers")
+                    info["n_skipped"] += 1
+                    continue
+                split = split_of(key, opt.seed, opt.val_fraction)
+                meta[index] = (rec.source, rec.smiles, split, key)
+                task = (index, rec.mol.ToBinary(Chem.PropertyPickleOptions.AllProps), rec.weights, needs_ensemble,
+                        opt.ensemble, opt.seed + index, max_heavy)
+                index += 1
+                if pool is None:
+                    handle(_process(task), info)
+                else:
+                    pending.append(pool.apply_async(_process, (task,)))
+                    drain(info, max_pending)
+            for err in errors[n_reported:]:
+                skip(err.source or src, err.message if err.smiles is None else f"{err.smiles!r}: {err.message}")
+                info["n_skipped"] += 1
+            drain(info, 0)
+            if info["n_molecules"] == 0 and info["n_excluded"] == 0:
+                failed_sources.append(src)
+            source_info.append(info)
+        for split in ("train", "val"):
+            writer.flush(split)
+    finally:
+        bar.close()
+    if len(skipped) > max_reported:
+        _log(f"confgen prepare: ... {len(skipped) - max_reported} more skipped inputs (see summary.json)")
+
+    counts = writer.counts
+    ens = asdict(opt.ensemble) if (opt.from_smiles or any(s["ensembles"] for s in source_info)) else None
+    trained_on = {
+        "format": DATASET_FORMAT,
+        "sources": [{k: v for k, v in s.items() if k in ("path", "format", "sha256", "sha256_summaries", "version")}
+                    for s in source_info],
+        "exclude": exclusion_info,
+        "split_csv": str(Path(opt.split_csv).resolve()) if opt.split_csv else None,
+        "max_confs": opt.max_confs,
+        "min_heavy_atoms": opt.min_heavy_atoms,
+        "max_heavy_atoms": opt.max_heavy_atoms,
+        "val_fraction": opt.val_fraction,
+        "seed": opt.seed,
+        "ensemble": ens,
+        "confgen_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return {
+        "format": DATASET_FORMAT,
+        "n_molecules": counts["train"]["n_molecules"] + counts["val"]["n_molecules"],
+        "n_conformers": counts["train"]["n_conformers"] + counts["val"]["n_conformers"],
+        "n_skipped": len(skipped),
+        "skipped": skipped,
+        "excluded": n_excluded,
+        "n_duplicate_molecules": n_duplicates,
+        "filtered": {"heavy_atoms": stats.get("filtered_heavy_atoms", 0), "split": stats.get("filtered_split", 0),
+                     "conformers_with_other_graph": stats.get("dropped_conformers", 0)},
+        "splits": counts,
+        "sources": source_info,
+        "failed_sources": failed_sources,
+        "exclusion_files": exclusion_info,
+        "n_exclusion_smiles": len(exclusion),
+        "trained_on": trained_on,
+    }
+
+
+def _canon_or_none(smiles: str) -> str | None:
+    from confgen.data.readers import _try_canonical
+
+    return _try_canonical(smiles, stereo=False)
