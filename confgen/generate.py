@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import inspect
 import secrets
+import sys
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -446,3 +448,15 @@ def generate(smiles_or_mol, num_confs: int, model=None, seed: int | None = None,
     kwargs.setdefault("progress", False)
     (out,) = generate_conformers([mol], [num_confs], model=model, preset=preset, seed=seed, **kwargs)
     return out
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this module sets the attribute ``confgen.generate`` to it, hiding the function
+    ``confgen.generate`` of the package's ``__init__``; a callable module keeps ``confgen.generate(...)``
+    working after ``import confgen.generate`` (or ``from confgen.generate import ...``)."""
+
+    def __call__(self, smiles_or_mol, num_confs, model=None, seed=None, preset=None, **kwargs):
+        return generate(smiles_or_mol, num_confs, model=model, seed=seed, preset=preset, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,134 @@
+"""Generation pipeline: stereo repair and resampling, blow-up retries, seeds, MMFF relax, the Python API."""
+
+import numpy as np
+import pytest
+import torch
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+import confgen
+from confgen.errors import ConfgenError, InputError
+from confgen.generate import GenerationStats, generate, generate_conformers
+from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles
+from confgen.stereo import check_stereo, mirror, stereo_spec
+
+from sample_models import TINY_PRESET, TargetScore, tiny_checkpoint
+
+CHIRAL = "CC/C=C\\C[C@@H](O)/C=C/[C@H](C)Cl"  # two centres, two specified double bonds
+STUB_PRESET = {"base": "fast", "method": "pc", "init": "etkdg", "sigma_max": 0.5, "num_levels": 6,
+               "steps_per_level": 1, "max_retries": 2}
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    from confgen.checkpoint import load_model
+
+    return load_model(tiny_checkpoint())
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _positions(mol):
+    return np.stack([c.GetPositions() for c in mol.GetConformers()])
+
+
+def _rdkit_stereo_matches(mol, conf_id) -> bool:
+    m = Chem.Mol(mol, confId=conf_id)
+    Chem.AssignStereochemistryFrom3D(m, confId=conf_id)
+    return Chem.MolToSmiles(Chem.RemoveHs(m)) == Chem.MolToSmiles(Chem.RemoveHs(mol))
+
+
+def _reference(smiles: str, seed: int = 4) -> tuple[Chem.Mol, torch.Tensor]:
+    mol = mol_from_smiles(smiles, source="test")
+    ref = Chem.Mol(mol)
+    AllChem.EmbedMolecule(ref, randomSeed=seed)
+    return mol, torch.tensor(ref.GetConformer().GetPositions(), dtype=torch.float32)
+
+
+def test_enantiomeric_samples_are_mirrored_back():
+    """A score that pulls every sample to the mirror image: every conformer is repaired by a mirror."""
+    mol, ref = _reference(CHIRAL)
+    model = TargetScore([torch.from_numpy(mirror(ref.numpy())).float()])
+    stats = GenerationStats()
+    (out,) = generate_conformers([mol], [6], model=model, preset=STUB_PRESET, seed=3, progress=False, stats=stats)
+    assert out.GetNumConformers() == 6 and stats.stereo_mirrored == 6 and stats.stereo_resampled == 0
+    assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
+    assert all(_rdkit_stereo_matches(out, c.GetId()) for c in out.GetConformers())
+    # and they are the target's mirror image, i.e. the reference itself (up to the small target spread)
+    ref_c = ref.numpy() - ref.numpy().mean(0)
+    assert np.abs(_positions(out) - ref_c).max() < 0.3
+
+
+def test_wrong_diastereomer_is_never_written():
+    """A score that always gives a diastereomer: every sample is resampled, none is written, the failure is reported."""
+    mol, _ = _reference(CHIRAL)
+    _, wrong = _reference("CC/C=C\\C[C@H](O)/C=C/[C@H](C)Cl")  # same atom order, one centre inverted
+    stats, errors = GenerationStats(), []
+    out = generate_conformers([mol], [3], model=TargetScore([wrong]), preset=STUB_PRESET, seed=1,
+                              progress=False, stats=stats, errors=errors, sources=["in.smi:1"])
+    assert out == [None] and len(errors) == 1
+    assert errors[0].source == "in.smi:1" and "no conformer passed" in str(errors[0])
+    assert stats.stereo_resampled == 3 * (STUB_PRESET["max_retries"] + 1) and stats.dropped == 3
+    assert stats.stereo_mirrored == 0 and stats.written == 0 and stats.failed_molecules == 1
+
+
+def test_blowups_are_retried_with_smaller_steps():
+    mol, ref = _reference("C[C@H](N)O")
+    model = TargetScore([ref], explode_calls=3)
+    stats = GenerationStats()
+    (out,) = generate_conformers([mol], [4], model=model, preset=STUB_PRESET, seed=2, progress=False, stats=stats)
+    assert stats.blowups == 4 and stats.samples == 8 and stats.dropped == 0
+    assert out.GetNumConformers() == 4
+    assert np.isfinite(_positions(out)).all()
+    assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
+
+
+def test_trained_model_same_seed_same_coordinates(tiny_model):
+    mols = [mol_from_smiles(s, source="t") for s in (CHIRAL, "CC(C)Cc1ccc([C@H](C)C(=O)O)cc1", "c1ccncc1")]
+    kw = dict(model=tiny_model, preset=TINY_PRESET, progress=False)
+    a = generate_conformers(mols, [3, 4, 2], seed=7, batch_size=64, **kw)
+    b = generate_conformers(mols, [3, 4, 2], seed=7, batch_size=64, **kw)
+    c = generate_conformers(mols, [3, 4, 2], seed=8, batch_size=64, **kw)
+    d = generate_conformers(mols[1:2], [4], seed=7, batch_size=3, ids=[1], **kw)
+    for x, y in zip(a, b):
+        assert np.array_equal(_positions(x), _positions(y))
+    assert not np.allclose(_positions(a[0]), _positions(c[0]))
+    # another batch size and without the other molecules: same trajectories up to float summation order
+    np.testing.assert_allclose(_positions(d[0]), _positions(a[1]), atol=1e-3)
+    for m, n in zip(a, [3, 4, 2]):
+        assert m.GetNumConformers() == n
+        assert m.GetNumAtoms() == Chem.AddHs(Chem.RemoveHs(m)).GetNumAtoms()  # explicit hydrogens
+        assert check_stereo(stereo_spec(m), _positions(m)).ok.all()
+        assert all(_rdkit_stereo_matches(m, cf.GetId()) for cf in m.GetConformers())
+
+
+def test_python_api_relax_and_bad_input(tiny_model):
+    stats = GenerationStats()
+    mol = confgen.generate("C[C@@H](C1=CC2=C(C=C1)C=C(C=C2)OC)C(=O)O", 3, model=tiny_model, seed=0,
+                           preset=TINY_PRESET)
+    assert isinstance(mol, Chem.Mol) and mol.GetNumConformers() == 3
+    assert all(_rdkit_stereo_matches(mol, c.GetId()) for c in mol.GetConformers())
+    relaxed = generate(Chem.MolFromSmiles("C/C=C\\C(=O)O"), 2, model=tiny_model, seed=0, preset=TINY_PRESET,
+                       relax="mmff", stats=stats)
+    energies = [c.GetDoubleProp(PROP_MMFF_ENERGY) for c in relaxed.GetConformers()]
+    assert len(energies) == 2 and all(np.isfinite(energies))
+    # MMFF minima: the energy does not go down any further
+    props = AllChem.MMFFGetMoleculeProperties(relaxed)
+    ff = AllChem.MMFFGetMoleculeForceField(relaxed, props, confId=relaxed.GetConformer(0).GetId())
+    assert ff.CalcEnergy() == pytest.approx(energies[0], abs=1e-3)
+    assert check_stereo(stereo_spec(relaxed), _positions(relaxed)).ok.all()
+    with pytest.raises(InputError, match="invalid SMILES"):
+        generate("C1CC", 2, model=tiny_model)
+    with pytest.raises(ConfgenError, match="unknown sampler preset"):
+        generate("CCO", 2, model=tiny_model, preset="nope")
+    errors = []
+    out = generate_conformers([mol_from_smiles("CCO", source="x"), Chem.AddHs(Chem.MolFromSmiles("[Na+].[Cl-]"))],
+                              [2, 2], model=tiny_model, preset=TINY_PRESET, seed=0, progress=False, errors=errors)
+    assert out[0].GetNumConformers() == 2 and out[1] is None
+    assert len(errors) == 1 and "unsupported element Na" in str(errors[0])
