@@ -67,7 +67,8 @@ class GenerationStats:
         written: conformers returned.
         samples: conformers sampled, retries included.
         network_evals: score-network calls x conformers.
-        blowups: conformers whose dynamics blew up (each retried with a smaller step).
+        blowups: samples whose dynamics blew up (non-finite or flown apart; retried with a smaller step).
+        bad_geometry: samples with a broken or collapsed bond (retried with a smaller step).
         stereo_mirrored: conformers repaired by mirroring.
         stereo_resampled: conformers resampled because of a stereo error a mirror cannot fix.
         dropped: conformers given up after ``max_retries`` retries (or failing the post-relaxation check).
@@ -83,6 +84,7 @@ class GenerationStats:
     samples: int = 0
     network_evals: int = 0
     blowups: int = 0
+    bad_geometry: int = 0
     stereo_mirrored: int = 0
     stereo_resampled: int = 0
     dropped: int = 0
@@ -94,7 +96,8 @@ class GenerationStats:
         """One line for humans."""
         return (f"{self.written}/{self.requested} conformers for {self.molecules - self.failed_molecules}/"
                 f"{self.molecules} molecules; stereo: {self.stereo_mirrored} mirrored, {self.stereo_resampled} "
-                f"resampled; {self.blowups} blow-ups retried; {self.dropped} dropped")
+                f"resampled; {self.blowups} blow-ups and {self.bad_geometry} broken geometries retried with "
+                f"smaller steps; {self.dropped} dropped")
 
 
 @dataclass
@@ -378,7 +381,10 @@ def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, 
         pos = pos_all[ptr[g]:ptr[g + 1]]
         if not ok[g] or not _geometry_ok(st, pos):
             st.blowups[j] = st.blowups.get(j, 0) + 1
-            stats.blowups += 1
+            if ok[g]:
+                stats.bad_geometry += 1
+            else:
+                stats.blowups += 1
             retry.append((k, j))
             continue
         per_mol.setdefault(k, []).append((j, pos))

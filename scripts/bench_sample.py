@@ -1,0 +1,279 @@
+#!/usr/bin/env python
+"""Sampling benchmark: speed of each preset beside RDKit ETKDG (+ MMFF94), validity, stereo and memory.
+
+Sections (each optional):
+
+* ``speed``: conformers/s (wall and CPU time) for GEOM-Drugs-size molecules (the GEOM-Drugs SMILES of
+  ../shared/data, 17 molecules of 15-33 heavy atoms), for RDKit ETKDGv3, ETKDGv3 + MMFF94 and confgen with each
+  preset, in the same run and the same number of threads. Slow presets (``confgf``: 5,000 network calls per
+  conformer) run on a subset (``--slow-confs``).
+* ``validity``: PoseBusters "mol" checks (:mod:`confgen.validity`) of the conformers of the speed section.
+* ``stereo``: the stereo-rich examples/molecules.smi (not in ../shared): stereo errors judged by RDKit's
+  perception from 3D, independently of confgen's own check, plus confgen's repair counters.
+* ``memory``: 1,000 conformers of a 50-heavy-atom molecule (ritonavir) in a fresh process; its peak RSS.
+
+Examples::
+
+    python scripts/bench_sample.py --model runs/drugs/best.pt --sections speed validity --json out.json
+    python scripts/bench_sample.py --model M --presets fast --preset-override num_levels=8 \
+        --preset-override steps_per_level=2 --sections speed validity
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+#: 50 heavy atoms (C37H48N6O5S2), four stereocentres
+RITONAVIR = ("CC(C)c1nc(CN(C)C(=O)N[C@@H](C(C)C)C(=O)N[C@@H](Cc2ccccc2)C[C@H](O)[C@H](Cc2ccccc2)NC(=O)OCc2cncs2)"
+             "cs1")
+
+
+def drugs_smiles() -> list[str]:
+    """GEOM-Drugs SMILES of the shared data: geom_drugs_tora3d7 (7) and geom_drugs_train10 (10)."""
+    out = []
+    with open(SHARED / "geom_drugs_tora3d7" / "index.csv") as fh:
+        out += [row["smiles"] for row in csv.DictReader(fh)]
+    from rdkit import Chem
+
+    seen = set()
+    for m in Chem.SDMolSupplier(str(SHARED / "geom_drugs_train10" / "true_conformers_train_first_10smis.sdf")):
+        key = m.GetProp("geom_smiles").replace("_", "/") if m is not None and m.HasProp("geom_smiles") else None
+        if key and key not in seen:  # the keys are GEOM pickle names: '/' written as '_'
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+def _mols(smiles: list[str]):
+    from confgen.io import mol_from_smiles
+
+    return [mol_from_smiles(s, source=f"bench:{i}") for i, s in enumerate(smiles)]
+
+
+def _timed(fn):
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t0, time.process_time() - c0
+
+
+def run_rdkit(mols, n: int, mmff: bool, threads: int, seed: int):
+    from rdkit import Chem
+    from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
+
+    out = []
+    for i, mol in enumerate(mols):
+        m = Chem.Mol(mol)
+        p = rdDistGeom.ETKDGv3()
+        p.randomSeed = seed + 1 + i
+        p.numThreads = threads
+        rdDistGeom.EmbedMultipleConfs(m, n, p)
+        if mmff and m.GetNumConformers():
+            rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(m, numThreads=threads, maxIters=2000)
+        out.append(m)
+    return out
+
+
+def run_confgen(mols, nums, model, preset, overrides, threads: int, seed: int, batch_size: int):
+    from confgen.generate import GenerationStats, generate_conformers
+
+    stats = GenerationStats()
+    errors: list = []
+    out = generate_conformers(mols, nums, model=model, preset=preset, preset_overrides=overrides, seed=seed,
+                              batch_size=batch_size, workers=threads, progress=False, errors=errors, stats=stats)
+    return out, stats, errors
+
+
+def rdkit_stereo_errors(inputs, generated) -> tuple[int, int]:
+    """(conformers checked, conformers whose RDKit-perceived stereo differs from the input's)."""
+    from rdkit import Chem
+
+    checked = wrong = 0
+    for inp, gen in zip(inputs, generated):
+        if gen is None:
+            continue
+        want = Chem.MolToSmiles(Chem.RemoveHs(inp))
+        for conf in gen.GetConformers():
+            m = Chem.Mol(gen)
+            m.RemoveAllConformers()
+            m.AddConformer(Chem.Conformer(conf), assignId=True)
+            Chem.AssignStereochemistryFrom3D(m)
+            checked += 1
+            wrong += Chem.MolToSmiles(Chem.RemoveHs(m)) != want
+    return checked, wrong
+
+
+def validity(generated) -> dict:
+    from confgen.validity import check_validity_many
+
+    items = [(m, None) for m in generated if m is not None and m.GetNumConformers()]
+    t0 = time.perf_counter()
+    res = [r for per_mol in check_validity_many(items) for r in per_mol]
+    dt = time.perf_counter() - t0
+    failed: dict[str, int] = {}
+    for r in res:
+        for f in r.failed:
+            failed[f] = failed.get(f, 0) + 1
+    n = len(res)
+    return {"checked": n, "passed": sum(r.passed for r in res),
+            "pass_rate": sum(r.passed for r in res) / n if n else None, "failed_checks": failed,
+            "seconds": dt, "seconds_per_conformer": dt / n if n else None}
+
+
+def section_speed(args, model, out: dict, do_validity: bool) -> None:
+    smiles = drugs_smiles()[: args.molecules]
+    mols = _mols(smiles)
+    heavy = [m.GetNumHeavyAtoms() for m in mols]
+    n = args.confs
+    res = {"molecules": len(mols), "heavy_atoms_mean": sum(heavy) / len(heavy), "heavy_atoms_range":
+           [min(heavy), max(heavy)], "threads": args.threads, "methods": {}}
+    print(f"speed: {len(mols)} GEOM-Drugs molecules ({min(heavy)}-{max(heavy)} heavy atoms, mean "
+          f"{res['heavy_atoms_mean']:.1f}), {n} conformers each, {args.threads} thread(s)", flush=True)
+    for name, mmff in (("ETKDGv3", False), ("ETKDGv3+MMFF94", True)):
+        gen, wall, cpu = _timed(lambda: run_rdkit(mols, n, mmff, args.threads, args.seed))
+        k = sum(m.GetNumConformers() for m in gen)
+        entry = {"conformers": k, "wall_s": wall, "cpu_s": cpu, "conformers_per_s": k / wall,
+                 "conformers_per_cpu_s": k / cpu}
+        if do_validity:
+            entry["validity"] = validity(gen)
+        res["methods"][name] = entry
+        _print_entry(name, entry)
+    for preset in args.presets:
+        from confgen.sampling import evals_per_sample, resolve_preset
+
+        params = resolve_preset(preset, _overrides(args))
+        slow = evals_per_sample(params) > 500
+        sub = mols[: args.slow_molecules] if slow else mols
+        nums = [args.slow_confs if slow else n] * len(sub)
+        (gen, stats, errors), wall, cpu = _timed(
+            lambda: run_confgen(sub, nums, model, preset, _overrides(args), args.threads, args.seed, args.batch_size))
+        k = sum(m.GetNumConformers() for m in gen if m is not None)
+        checked, wrong = rdkit_stereo_errors(sub, gen)
+        entry = {"params": params, "network_calls_per_conformer": evals_per_sample(params),
+                 "molecules": len(sub), "requested": sum(nums), "conformers": k, "wall_s": wall, "cpu_s": cpu,
+                 "conformers_per_s": k / wall, "conformers_per_cpu_s": k / cpu,
+                 "samples": stats.samples, "blowups": stats.blowups, "bad_geometry": stats.bad_geometry,
+                 "stereo_mirrored": stats.stereo_mirrored, "stereo_resampled": stats.stereo_resampled,
+                 "dropped": stats.dropped, "failed_molecules": len(errors),
+                 "rdkit_stereo_errors": wrong, "rdkit_stereo_checked": checked}
+        if do_validity:
+            entry["validity"] = validity(gen)
+        res["methods"][f"confgen:{preset}"] = entry
+        _print_entry(f"confgen:{preset}", entry)
+    out["speed"] = res
+
+
+def _print_entry(name: str, e: dict) -> None:
+    line = (f"  {name:22s} {e['conformers']:5d} conformers  {e['conformers_per_s']:7.2f} conf/s wall  "
+            f"{e['conformers_per_cpu_s']:7.2f} conf/CPU-s")
+    if "samples" in e:
+        line += (f"  samples {e['samples']} (blow-ups {e['blowups']}, broken {e['bad_geometry']}, mirrored "
+                 f"{e['stereo_mirrored']}, resampled {e['stereo_resampled']}, dropped {e['dropped']}), RDKit "
+                 f"stereo errors {e['rdkit_stereo_errors']}/{e['rdkit_stereo_checked']}")
+    if "validity" in e:
+        v = e["validity"]
+        line += f"  PoseBusters {v['passed']}/{v['checked']} ({100 * (v['pass_rate'] or 0):.1f}%) {v['failed_checks']}"
+    print(line, flush=True)
+
+
+def section_stereo(args, model, out: dict) -> None:
+    from confgen.io import read_inputs
+
+    recs = read_inputs(REPO / "examples" / "molecules.smi")
+    mols = [r.mol for r in recs]
+    res = {}
+    for preset in args.presets[:1]:
+        (gen, stats, errors), wall, _ = _timed(
+            lambda: run_confgen(mols, [args.confs] * len(mols), model, preset, _overrides(args), args.threads,
+                                args.seed, args.batch_size))
+        checked, wrong = rdkit_stereo_errors(mols, gen)
+        res[preset] = {"molecules": len(mols), "conformers": checked, "rdkit_stereo_errors": wrong,
+                       "stereo_mirrored": stats.stereo_mirrored, "stereo_resampled": stats.stereo_resampled,
+                       "dropped": stats.dropped, "failed_molecules": len(errors), "wall_s": wall}
+        print(f"stereo ({preset}, examples/molecules.smi): {res[preset]}", flush=True)
+    out["stereo"] = res
+
+
+def section_memory(args, out: dict) -> None:
+    """Run the 1,000-conformer job in a fresh process and read its peak RSS."""
+    code = (
+        "import json, resource, sys, time, torch\n"
+        f"torch.set_num_threads({args.threads})\n"
+        "from confgen.checkpoint import load_model\n"
+        "from confgen.generate import generate_conformers, GenerationStats\n"
+        "from confgen.io import mol_from_smiles\n"
+        f"model = load_model({args.model!r})\n"
+        f"mol = mol_from_smiles({RITONAVIR!r}, source='ritonavir')\n"
+        "st = GenerationStats(); t = time.perf_counter()\n"
+        f"out = generate_conformers([mol], [{args.memory_confs}], model=model, preset={args.presets[0]!r}, "
+        f"preset_overrides={_overrides(args)!r}, seed=0, batch_size={args.batch_size}, workers={args.threads}, "
+        "progress=False, stats=st)\n"
+        "print(json.dumps({'heavy_atoms': mol.GetNumHeavyAtoms(), 'atoms': mol.GetNumAtoms(), "
+        "'conformers': out[0].GetNumConformers() if out[0] is not None else 0, 'wall_s': time.perf_counter() - t, "
+        "'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    if proc.returncode:
+        raise SystemExit(proc.stderr)
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    res.update(batch_size=args.batch_size, preset=args.presets[0])
+    print(f"memory: {res}", flush=True)
+    out["memory"] = res
+
+
+def _overrides(args) -> dict:
+    from confgen.sampling import parse_overrides
+
+    return parse_overrides(args.preset_override)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="checkpoint (default: the shipped default model)")
+    ap.add_argument("--presets", nargs="+", default=["fast", "confgf"])
+    ap.add_argument("--preset-override", action="append", default=[], metavar="KEY=VALUE",
+                    help="applied to every preset (repeatable)")
+    ap.add_argument("--sections", nargs="+", default=["speed", "validity", "stereo", "memory"],
+                    choices=["speed", "validity", "stereo", "memory"])
+    ap.add_argument("--molecules", type=int, default=17, help="GEOM-Drugs molecules in the speed section")
+    ap.add_argument("--confs", type=int, default=10, help="conformers per molecule")
+    ap.add_argument("--slow-molecules", type=int, default=2, help="molecules for presets over 500 calls/conformer")
+    ap.add_argument("--slow-confs", type=int, default=2, help="conformers per molecule for those presets")
+    ap.add_argument("--memory-confs", type=int, default=1000)
+    ap.add_argument("--threads", type=int, default=1, help="torch and RDKit threads for every method")
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="write the results here")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from confgen.checkpoint import load_model
+
+    model = load_model(args.model)
+    out: dict = {"command": " ".join(sys.argv), "model": args.model or "default", "cpu_count": os.cpu_count(),
+                 "load_average_at_start": os.getloadavg()}
+    if "speed" in args.sections:
+        section_speed(args, model, out, do_validity="validity" in args.sections)
+    if "stereo" in args.sections:
+        section_stereo(args, model, out)
+    if "memory" in args.sections:
+        section_memory(args, out)
+    out["load_average_at_end"] = os.getloadavg()
+    out["peak_rss_mb_this_process"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
