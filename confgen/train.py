@@ -139,8 +139,11 @@ def resolve_device(device: str | None, dist: DistInfo) -> torch.device:
 
 
 def dataset_provenance(directory: str, summary: dict, n_train: int, n_val: int) -> dict:
-    """What a model was trained on, stored in its checkpoint."""
-    keys = ("n_molecules", "n_conformers", "n_skipped", "sources", "excluded", "exclusion_lists")
+    """What a model was trained on, stored in its checkpoint: the dataset directory, its counts, sources and
+    exclusion lists (``summary.json`` of ``confgen prepare``, including its ``trained_on`` block when present;
+    per-input skip lists are left out)."""
+    keys = ("format", "n_molecules", "n_conformers", "n_skipped", "excluded", "n_exclusion_smiles", "sources",
+            "exclusion_files", "splits", "trained_on")
     out = {"dataset": str(directory), "n_train_conformers": n_train, "n_val_conformers": n_val}
     out.update({k: summary[k] for k in keys if k in summary})
     return out

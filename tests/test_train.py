@@ -164,3 +164,27 @@ def test_load_model_without_default_is_a_clear_error():
         pytest.skip("a default model is shipped")
     with pytest.raises(ConfgenError, match="no default model"):
         load_model(None)
+
+
+def test_out_of_memory_names_the_batch_size(tmp_path, monkeypatch):
+    from confgen.models.score_net import ScoreModel
+
+    def oom(self, *args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    data = _small_dataset(tmp_path)
+    cfg = _config(data, max_steps=3)
+    monkeypatch.setattr(ScoreModel, "forward", oom)
+    with pytest.raises(ConfgenError, match=r"out of memory on a batch of 4 conformers .*train\.batch_size=2"):
+        train(cfg, tmp_path / "run", progress=False, device="cpu")
+
+
+def test_resume_refuses_a_different_model(tmp_path):
+    data = _small_dataset(tmp_path)
+    cfg = _config(data, max_steps=4)
+    train(cfg, tmp_path / "run", progress=False, device="cpu", stop_after=2)
+    cfg.model.hidden_dim = 8
+    with pytest.raises(ConfgenError, match="'model' section of the config differs"):
+        train(cfg, tmp_path / "run", resume=True, progress=False, device="cpu")
+    with pytest.raises(ConfgenError, match="nothing to resume"):
+        train(cfg, tmp_path / "other", resume=True, progress=False, device="cpu")
