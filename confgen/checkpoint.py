@@ -6,7 +6,7 @@ A checkpoint is a dict of plain Python values and tensors (loadable with ``torch
      "model": state_dict (EMA weights when EMA is on; used for inference),
      "trained_on": {dataset, n_molecules, n_conformers, sources, excluded, ...},
      "metrics": {...}, "step": int, "epoch": int,
-     # training state (last.pt; enough to resume exactly):
+     # training state (last.pt only, enough to resume exactly; best.pt holds just the part above):
      "raw_model", "ema", "optimizer", "scheduler", "rng"}
 """
 

@@ -298,12 +298,17 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
         from confgen.config import dump_config
         dump_config(config, out / "config.yaml")
 
-    def payload(final_metrics: dict) -> dict:
+    def payload(final_metrics: dict, training_state: bool = True) -> dict:
         ema_state = {k: v.detach().cpu() for k, v in ema.shadow.items()}
-        return {
+        out = {
             "version": __version__, "config": config.to_dict(), "model": ema_state,
             "trained_on": trained_on, "metrics": final_metrics, "step": step,
             "epoch": step // batches_per_epoch,
+        }
+        if not training_state:  # best.pt: inference weights and provenance only
+            return out
+        return {
+            **out,
             "raw_model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "ema": {"decay": ema.decay, "num_updates": ema.num_updates, "shadow": ema_state},
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -415,7 +420,7 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
                     best_val = val_loss
                     metrics["best_val_loss"] = best_val
                     metrics["best_step"] = step
-                    save_checkpoint(best_path, payload(dict(metrics)))
+                    save_checkpoint(best_path, payload(dict(metrics), training_state=False))
             if do_ckpt:
                 write_last(dict(metrics))
     finally:

@@ -81,6 +81,9 @@ def test_overfitting_a_tiny_set_lowers_the_loss(tmp_path):
     assert best["metrics"]["best_val_loss"] == pytest.approx(min(float(r["val_loss"]) for r in rows if r["val_loss"]),
                                                              rel=1e-5)
     assert best["trained_on"]["n_train_conformers"] == 8
+    assert "optimizer" not in best and "raw_model" not in best  # best.pt: inference weights only
+    last = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert {"optimizer", "scheduler", "raw_model", "ema", "rng", "version", "config"} <= set(last)
     assert best["trained_on"]["excluded"]["files"]
 
 
