@@ -110,3 +110,16 @@ def test_xtb_minimisation_lowers_gfn2_energy():
     e_xtb = gfn2(mol.GetConformer().GetPositions())
     assert e_xtb < e_mmff - 1e-4
     assert energies[0] == pytest.approx(e_xtb * 627.509474, abs=1e-3)
+
+
+def test_mmff_does_not_change_the_molecule_graph():
+    """MMFF typing re-perceives aromaticity in place; the ensemble must keep RDKit's chemistry of the input."""
+    from confgen.evaluation import rmsd_matrix
+
+    smi = "CCc1c(C)nc2[nH]nc(-c3ccccc3)n2c1=O"  # geom_drugs_tora3d7 mol00: MMFF calls the pyrimidinone aromatic
+    ref = Chem.AddHs(Chem.MolFromSmiles(smi))
+    AllChem.EmbedMolecule(ref, randomSeed=11)
+    ens = build_ensemble(Chem.MolFromSmiles(smi), EnsembleOptions(n_confs=2, oversample=1, rmsd_threshold=0.0))
+    assert [a.GetIsAromatic() for a in ens.mol.GetAtoms()] == [a.GetIsAromatic() for a in ref.GetAtoms()]
+    assert [b.GetBondType() for b in ens.mol.GetBonds()] == [b.GetBondType() for b in ref.GetBonds()]
+    assert rmsd_matrix(ref, ens.mol).shape == (1, ens.mol.GetNumConformers())

@@ -14,8 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="GEOM rdkit_folder directory (or its summary_*.json), torsional-diffusion pickle, "
                              "multi-conformer SDF, QM9 CSV, 'qm9pack', or a SMILES file (ensembles are built)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="dataset directory to create")
-    parser.add_argument("--exclude", nargs="+", default=[], metavar="FILE",
-                        help="evaluation files (.smi/.csv/.sdf/.pkl/rdkit_folder): their molecules are left out")
+    parser.add_argument("--exclude", nargs="+", action="extend", default=[], metavar="FILE",
+                        help="evaluation files (.smi/.csv/.sdf/.pkl/rdkit_folder): their molecules are left out "
+                             "(list SOURCEs before this option, or repeat it)")
     parser.add_argument("--max-confs", type=int, default=None, metavar="K",
                         help="at most K conformers per molecule (highest Boltzmann weight first)")
     parser.add_argument("--max-heavy-atoms", type=int, default=None, metavar="N", help="skip larger molecules")
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--strict", action="store_true", help="exit non-zero if any input was skipped")
     ens = parser.add_argument_group("ensembles for SMILES-only sources")
-    ens.add_argument("--from-smiles", nargs="+", default=[], metavar="FILE",
+    ens.add_argument("--from-smiles", nargs="+", action="extend", default=[], metavar="FILE",
                      help="SMILES files (.smi/.txt/.csv) whose molecules get conformer ensembles built")
     d = EnsembleOptions()
     ens.add_argument("--ensemble", choices=METHODS, default=d.method,
@@ -57,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite, progress=not args.no_progress,
         ensemble=EnsembleOptions(method=args.ensemble, n_confs=args.ensemble_confs,
                                  oversample=args.ensemble_oversample, energy_window=args.ensemble_window,
-                                 rmsd_threshold=args.ensemble_rmsd, select=args.ensemble_select,
-                                 seed=args.seed if args.seed != 0 else EnsembleOptions().seed),
+                                 rmsd_threshold=args.ensemble_rmsd, select=args.ensemble_select),
     )
     summary = prepare_dataset(args.sources, args.output, options)
     sp = summary["splits"]

@@ -263,6 +263,7 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
     if any(a.GetNumImplicitHs() for a in mol.GetAtoms()):
         mol = Chem.AddHs(mol)
     mol.RemoveAllConformers()
+    template = Chem.Mol(mol)
     n_embed = opt.n_confs * opt.oversample
     cids = embed(mol, n_embed, seed)
     if not cids:
@@ -285,7 +286,7 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
     order = prune(order, rmsd, opt.rmsd_threshold)
     chosen = select(order, rmsd, opt.n_confs, opt.select, np.random.default_rng(seed))
 
-    out = Chem.Mol(mol)
+    out = Chem.Mol(template)  # MMFF typing re-perceives aromaticity in place: keep the input's chemistry
     out.RemoveAllConformers()
     confs = list(mol.GetConformers())
     for k, i in enumerate(chosen):
