@@ -87,7 +87,7 @@ def test_benchmark_end_to_end_two_geom_molecules(shared_data, tmp_path, capsys):
         assert m["status"] == "ok" and m["n_generated"] == 36
         assert m["conformers_per_s"] > 0 and m["peak_memory_mb"] > 10
         assert m["stereo"] == {"checked": 36, "errors": 0}  # mol06's two centres come out right
-        assert m["posebusters"]["checked"] == 4
+        assert m["posebusters"]["checked"] == 4 and m["posebusters"]["passed"] >= 3
         ev = m["evaluation"]
         assert ev["n_molecules"] == 2 and ev["n_failed"] == 0
         assert [p["n_gen"] for p in ev["per_molecule"]] == [6, 30]
@@ -108,5 +108,7 @@ def test_qm9_dft_recovery(shared_data, tmp_path):
     assert len(per) == res["n_molecules"] > 0 and all(p["n_ref"] == 1 and p["n_gen"] == 6 for p in per)
     mins = np.array([p["ref_min"][0] for p in per])
     assert m["dft_recovered"] == pytest.approx(np.mean(mins < 0.5))
+    assert m["n_molecules_with_conformers"] == len(per)
+    assert m["dft_recovered_with_conformers"] == pytest.approx(m["dft_recovered"])
     assert m["mean_min_rmsd"] == pytest.approx(mins.mean())
     assert 0.0 <= mins.min() < 1.0  # small rigid QM9 molecules: ETKDG lands near the DFT minimum
