@@ -112,3 +112,33 @@ def test_qm9_dft_recovery(shared_data, tmp_path):
     assert m["dft_recovered_with_conformers"] == pytest.approx(m["dft_recovered"])
     assert m["mean_min_rmsd"] == pytest.approx(mins.mean())
     assert 0.0 <= mins.min() < 1.0  # small rigid QM9 molecules: ETKDG lands near the DFT minimum
+
+
+def _one_molecule_sdf(shared_data, tmp_path, d="mol00"):
+    root = shared_data / "geom_drugs_tora3d7"
+    with open(root / "index.csv", newline="") as fh:
+        rows = {r["dir"]: r for r in csv.DictReader(fh)}
+    refs = tmp_path / "refs.sdf"
+    refs.write_text((root / "molecules" / d / rows[d]["true_file"]).read_text())
+    return refs
+
+
+def test_benchmark_confgen_method_with_a_trained_checkpoint(shared_data, tmp_path):
+    from sample_models import TINY_PRESET, tiny_checkpoint
+
+    refs = _one_molecule_sdf(shared_data, tmp_path)
+    res = run_benchmark(refs, methods=["confgen"], model=tiny_checkpoint(), preset=TINY_PRESET, max_posebusters=2,
+                        progress=False, log=lambda msg: None)
+    m = res["methods"]["confgen"]
+    assert m["status"] == "ok", m["error"]
+    assert m["n_generated"] == 6 and m["stereo"]["errors"] == 0
+    assert m["evaluation"]["n_molecules"] == 1 and m["evaluation"]["per_molecule"][0]["n_gen"] == 6
+
+
+def test_benchmark_confgen_missing_model_fails_clearly(shared_data, tmp_path):
+    refs = _one_molecule_sdf(shared_data, tmp_path)
+    res = run_benchmark(refs, methods=["confgen", "etkdg"], model=str(tmp_path / "missing.pt"), max_posebusters=0,
+                        progress=False, log=lambda msg: None)
+    assert res["methods"]["confgen"]["status"] == "failed"
+    assert "missing.pt" in res["methods"]["confgen"]["error"]
+    assert res["methods"]["etkdg"]["status"] == "ok"  # the other methods still run

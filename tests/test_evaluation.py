@@ -327,3 +327,12 @@ def test_index_csv_directory_lists_references_and_predictions(shared_data):
     # every GEOM conformer is kept, also mol02's amidine conformers whose E/Z differs from the first one
     assert [r.mol.GetNumConformers() for r in refs] == [3, 4, 20, 22, 5, 60, 15]
     assert sum(p.mol.GetNumConformers() for p in preds) == 236
+
+
+def test_parallel_workers_give_identical_results(tora3d7):
+    from confgen.evaluation import evaluate_ensembles
+
+    _rows, refs, preds = tora3d7
+    one = evaluate_ensembles(preds[:3], refs[:3], workers=1)
+    two = evaluate_ensembles(preds[:3], refs[:3], workers=2)
+    assert one["per_molecule"] == two["per_molecule"] and one["results"] == two["results"]
