@@ -10,6 +10,8 @@ Sections (each optional):
 * ``validity``: PoseBusters "mol" checks (:mod:`confgen.validity`) of the conformers of the speed section.
 * ``stereo``: the stereo-rich examples/molecules.smi (not in ../shared): stereo errors judged by RDKit's
   perception from 3D, independently of confgen's own check, plus confgen's repair counters.
+* ``quality``: COV/MAT (0.75 and 1.25 A) against the GEOM ensembles of geom_drugs_tora3d7, 2 x references
+  generated per molecule (to compare presets and preset overrides).
 * ``memory``: 1,000 conformers of a 50-heavy-atom molecule (ritonavir) in a fresh process; its peak RSS.
 
 Examples::
@@ -203,6 +205,63 @@ def section_stereo(args, model, out: dict) -> None:
     out["stereo"] = res
 
 
+def tora3d7_references():
+    """(name, reference Mol with all GEOM conformers) for the 7 GEOM-Drugs molecules of the shared data."""
+    from rdkit import Chem
+
+    refs = []
+    with open(SHARED / "geom_drugs_tora3d7" / "index.csv") as fh:
+        for row in csv.DictReader(fh):
+            path = SHARED / "geom_drugs_tora3d7" / "molecules" / row["dir"] / row["true_file"]
+            confs = [m for m in Chem.SDMolSupplier(str(path), removeHs=False) if m is not None]
+            ref = Chem.Mol(confs[0])
+            for m in confs[1:]:
+                ref.AddConformer(m.GetConformer(), assignId=True)
+            refs.append((row["dir"], ref))
+    return refs
+
+
+def section_quality(args, model, out: dict) -> None:
+    """COV/MAT against the GEOM ensembles of geom_drugs_tora3d7 (2 x references per molecule), per preset."""
+    from rdkit import Chem
+
+    from confgen.evaluation import evaluate_ensembles
+
+    refs = tora3d7_references()
+    inputs = []
+    for _, ref in refs:
+        m = Chem.Mol(ref)
+        Chem.AssignStereochemistryFrom3D(m)  # the reference geometry's stereo
+        m.RemoveAllConformers()
+        inputs.append(m)
+    nums = [2 * ref.GetNumConformers() for _, ref in refs]
+    res = {}
+    methods = [("ETKDGv3", None), ("ETKDGv3+MMFF94", None)] if args.quality_baselines else []
+    methods += [(f"confgen:{p}", p) for p in args.presets]
+    for name, preset in methods:
+        if preset is None:
+            gen = []
+            for m, n in zip(inputs, nums):
+                gen += run_rdkit([m], n, name.endswith("MMFF94"), args.threads, args.seed)
+            extra = {}
+        else:
+            from confgen.sampling import evals_per_sample, resolve_preset
+
+            if evals_per_sample(resolve_preset(preset, _overrides(args))) > 500:
+                continue  # too slow for 258 conformers here
+            (gen, stats, _), wall, cpu = _timed(lambda: run_confgen(inputs, nums, model, preset, _overrides(args),
+                                                                    args.threads, args.seed, args.batch_size))
+            extra = {"conformers_per_cpu_s": sum(g.GetNumConformers() for g in gen if g) / cpu,
+                     "dropped": stats.dropped}
+        ev = evaluate_ensembles([g for g in gen if g is not None], [r for _, r in refs], deltas=(0.75, 1.25))
+        summary = {f"{k}@{r['delta']}": r[k] for r in ev["results"] for k in ("cov_r_mean", "mat_r_mean",
+                                                                                 "cov_p_mean", "mat_p_mean")}
+        res[name] = {**summary, **extra, "n_molecules": ev["n_molecules"], "n_failed": ev["n_failed"]}
+        print(f"quality {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in res[name].items()
+                                               if isinstance(v, float)), flush=True)
+    out["quality"] = res
+
+
 def section_memory(args, out: dict) -> None:
     """Run the 1,000-conformer job in a fresh process and read its peak RSS."""
     code = (
@@ -216,9 +275,10 @@ def section_memory(args, out: dict) -> None:
         "st = GenerationStats(); t = time.perf_counter()\n"
         f"out = generate_conformers([mol], [{args.memory_confs}], model=model, preset={args.presets[0]!r}, "
         f"preset_overrides={_overrides(args)!r}, seed=0, batch_size={args.batch_size}, workers={args.threads}, "
-        "progress=False, stats=st)\n"
+        "progress=False, stats=st, errors=[])\n"
         "print(json.dumps({'heavy_atoms': mol.GetNumHeavyAtoms(), 'atoms': mol.GetNumAtoms(), "
-        "'conformers': out[0].GetNumConformers() if out[0] is not None else 0, 'wall_s': time.perf_counter() - t, "
+        "'samples': st.samples, 'conformers': out[0].GetNumConformers() if out[0] is not None else 0, "
+        "'wall_s': time.perf_counter() - t, 'cpu_s': time.process_time(), "
         "'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
@@ -242,8 +302,9 @@ def main() -> None:
     ap.add_argument("--presets", nargs="+", default=["fast", "confgf"])
     ap.add_argument("--preset-override", action="append", default=[], metavar="KEY=VALUE",
                     help="applied to every preset (repeatable)")
-    ap.add_argument("--sections", nargs="+", default=["speed", "validity", "stereo", "memory"],
-                    choices=["speed", "validity", "stereo", "memory"])
+    ap.add_argument("--sections", nargs="+", default=["speed", "validity", "stereo", "quality", "memory"],
+                    choices=["speed", "validity", "stereo", "quality", "memory"])
+    ap.add_argument("--quality-baselines", action="store_true", help="also ETKDG(+MMFF) in the quality section")
     ap.add_argument("--molecules", type=int, default=17, help="GEOM-Drugs molecules in the speed section")
     ap.add_argument("--confs", type=int, default=10, help="conformers per molecule")
     ap.add_argument("--slow-molecules", type=int, default=2, help="molecules for presets over 500 calls/conformer")
@@ -267,6 +328,8 @@ def main() -> None:
         section_speed(args, model, out, do_validity="validity" in args.sections)
     if "stereo" in args.sections:
         section_stereo(args, model, out)
+    if "quality" in args.sections:
+        section_quality(args, model, out)
     if "memory" in args.sections:
         section_memory(args, out)
     out["load_average_at_end"] = os.getloadavg()

@@ -7,7 +7,9 @@ The tiny model denoises only small noise well, so tests that use it sample with 
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -32,6 +34,7 @@ def tiny_checkpoint() -> str:
     if shipped is not None:
         return str(shipped)
     out = Path(tempfile.mkdtemp(prefix="confgen-tiny-model-"))
+    atexit.register(shutil.rmtree, out, ignore_errors=True)
     cfg = load_config(REPO / "configs" / "tiny_egnn.yaml")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
