@@ -143,7 +143,9 @@ def _generate_worker(job: dict) -> dict:
         return {"ok": False, "error": str(exc), "peak_rss_mb": _peak_rss_mb(resource)}
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
-    return {"ok": True, "mols": out, "wall_s": wall, "cpu_s": cpu, "errors": errors,
+    # RDKit pickles conformers in single precision: send the coordinates as float64 arrays too
+    positions = [None if m is None else [c.GetPositions() for c in m.GetConformers()] for m in out]
+    return {"ok": True, "mols": out, "positions": positions, "wall_s": wall, "cpu_s": cpu, "errors": errors,
             "peak_rss_mb": _peak_rss_mb(resource)}
 
 
@@ -374,6 +376,10 @@ def run_benchmark(
             log(f"benchmark: {method}: failed: {gen['error']}")
             continue
         mols = gen["mols"]
+        for m, pos in zip(mols, gen["positions"]):
+            if m is not None:
+                for conf, xyz in zip(m.GetConformers(), pos):
+                    conf.SetPositions(xyz)
         n_gen = sum(m.GetNumConformers() for m in mols if m is not None)
         entry.update(
             n_generated=int(n_gen),

@@ -457,27 +457,40 @@ def _failure(entry: _Entry, side: str, reason: str) -> dict:
     return {"side": side, "name": entry.name, "source": entry.source, "smiles": entry.smiles, "reason": reason}
 
 
+def _heavy_index(mol: Chem.Mol) -> list[int]:
+    return [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() != 1]
+
+
+def _make_task(ref_mol: Chem.Mol, gen_mols: list[Chem.Mol], deltas, max_matches: int, chunk_size: int) -> tuple:
+    """Pack one reference and its generated ensembles for a worker.
+
+    Coordinates travel as float64 arrays: RDKit pickles conformers in single precision, which would move
+    atoms by ~1e-7 A and change RMSDs in the 8th digit between ``workers=1`` and ``workers>1``.
+    """
+    ref = (ref_mol, heavy_positions(ref_mol, _heavy_index(ref_mol)))
+    gens = [(g, heavy_positions(g, _heavy_index(g))) for g in gen_mols]
+    return ref, gens, deltas, max_matches, chunk_size
+
+
 def _evaluate_task(task: tuple) -> dict:
     """Worker: RMSD matrices of one reference against its generated ensembles, then COV/MAT.
 
     Args:
-        task: ``(ref_mol, [gen_mol, ...], deltas, max_matches, chunk_size)``.
+        task: from :func:`_make_task`: ``((ref_mol, ref_pos[L, N, 3]), [(gen_mol, gen_pos[K, N, 3]), ...],
+            deltas, max_matches, chunk_size)``.
 
     Returns:
         ``{"ok": True, "metrics": cov_mat dict, "ref_min": [L], "gen_min": [K]}`` or
         ``{"ok": False, "reason": str}``.
     """
-    ref_mol, gen_mols, deltas, max_matches, chunk_size = task
+    (ref_mol, ref_pos), gens, deltas, max_matches, chunk_size = task
     try:
-        ref_heavy, ref_idx = heavy_atom_copy(ref_mol)
-        ref_pos = heavy_positions(ref_mol, ref_idx)
+        ref_heavy, _ = heavy_atom_copy(ref_mol)
         blocks = []
-        for gen_mol in gen_mols:
-            gen_heavy, gen_idx = heavy_atom_copy(gen_mol)
+        for gen_mol, gen_pos in gens:
+            gen_heavy, _ = heavy_atom_copy(gen_mol)
             maps = atom_mappings(ref_heavy, gen_heavy, max_matches=max_matches)
-            blocks.append(
-                rmsd_matrix_from_positions(ref_pos, heavy_positions(gen_mol, gen_idx), maps, chunk_size=chunk_size)
-            )
+            blocks.append(rmsd_matrix_from_positions(ref_pos, gen_pos, maps, chunk_size=chunk_size))
     except InputError as exc:
         return {"ok": False, "reason": exc.message}
     rmsd = np.concatenate(blocks, axis=1) if blocks else np.zeros((ref_pos.shape[0], 0))
@@ -599,7 +612,7 @@ def evaluate_ensembles(
     failures.extend(match_failures)
 
     tasks = [
-        (ref.mol, [gen_list[j].mol for j in assigned.get(i, [])], deltas, max_matches, chunk_size)
+        _make_task(ref.mol, [gen_list[j].mol for j in assigned.get(i, [])], deltas, max_matches, chunk_size)
         for i, ref in enumerate(ref_list)
     ]
     outputs = _run_tasks(tasks, workers=workers, progress=progress)
