@@ -158,7 +158,7 @@ def xtb_minimise(mol: Chem.Mol, max_steps: int = 300) -> np.ndarray:
     from scipy.optimize import minimize
     from tblite.interface import Calculator
 
-    _single_thread_openmp()  # tblite's OpenMP threads contend badly on shared cores (100x slower here)
+    _single_thread_openmp()  # tblite's OpenMP threads contend badly with other processes on shared cores
 
     numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()])
     charge = float(Chem.GetFormalCharge(mol))
