@@ -500,8 +500,9 @@ def benchmark_markdown(result: dict) -> str:
     out = [
         f"References: `{result['references']}` ({result['n_molecules']} molecules, {result['n_ref_conformers']} "
         f"reference conformers; {result['n_requested_per_method']} conformers requested per method; seed "
-        f"{result['seed']}; COV in %, MAT in Angstrom, mean / median over molecules; PoseBusters on at most "
-        f"{result['max_posebusters']} conformers per method).",
+        f"{result['seed']}; COV in %, MAT in Angstrom, mean / median over molecules; PoseBusters on "
+        + ("all" if result["max_posebusters"] is None else f"at most {result['max_posebusters']}")
+        + " conformers per method).",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",

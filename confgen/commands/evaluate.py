@@ -64,6 +64,13 @@ def run(args) -> int:
     print(format_table(result, title=f"confgen evaluate {args.generated} vs {args.references}"))
     for row in result["missing"]:
         print(f"missing: {row['source']} {row['name']!r}: no generated conformers (counted as COV 0)", file=sys.stderr)
+    for side, stats in (("reference", ref_stats), ("generated", gen_stats)):
+        if stats.get("dropped_conformers"):
+            print(
+                f"warning: {stats['dropped_conformers']} {side} conformer(s) dropped by the reader: their bond graph "
+                f"differs from their molecule's first conformer (see reader_stats in the JSON)",
+                file=sys.stderr,
+            )
     for f in result["failed"]:
         print(f"failed ({f['side']}): {f['source']} {f['name']!r}: {f['reason']}", file=sys.stderr)
     if args.json:
