@@ -98,6 +98,8 @@ class TrainConfig:
         log_every: write a row of the CSV log every this many steps.
         val_max_confs: at most this many validation conformers (``None`` = all).
         seed: seed of the initial weights, the data order and the noise.
+        init_from: start from the (EMA) weights of this checkpoint instead of random ones (fine-tuning; its
+            model and noise sections must match this config).
     """
 
     batch_size: int = 32
@@ -115,6 +117,7 @@ class TrainConfig:
     log_every: int = 10
     val_max_confs: int | None = 2000
     seed: int = 0
+    init_from: str | None = None
 
 
 @dataclass

@@ -219,6 +219,15 @@ def train(config: Config, out_dir: str | os.PathLike, *, resume: bool = False, d
             torch.distributed.destroy_process_group()
 
 
+def _init_weights(model: torch.nn.Module, config: Config, path: str) -> None:
+    """Load the inference weights of checkpoint ``path`` into ``model`` (``train.init_from``)."""
+    src = read_checkpoint(path)
+    for section in ("model", "noise"):
+        if src["config"].get(section) != config.to_dict()[section]:
+            raise ConfgenError(f"train.init_from: the '{section}' section of {path} differs from this config")
+    model.load_state_dict(src["model"])
+
+
 def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: DistInfo, progress: bool,
            stop_after: int | None) -> dict:
     tc = config.train
@@ -256,6 +265,8 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
     torch.manual_seed(tc.seed)
     random.seed(tc.seed)
     model = build_model(config).to(dev)
+    if tc.init_from and ckpt is None:
+        _init_weights(model, config, tc.init_from)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, warmup_steps=tc.warmup_steps, total_steps=total_steps,

@@ -191,3 +191,20 @@ def test_resume_refuses_a_different_model(tmp_path):
         train(cfg, tmp_path / "run", resume=True, progress=False, device="cpu")
     with pytest.raises(ConfgenError, match="nothing to resume"):
         train(cfg, tmp_path / "other", resume=True, progress=False, device="cpu")
+
+
+def test_init_from_starts_from_the_checkpoint_weights(tmp_path):
+    data = _small_dataset(tmp_path)
+    cfg = _config(data, max_steps=3, val_every=0, ckpt_every=0)
+    train(cfg, tmp_path / "base", progress=False, device="cpu")
+    base = read_checkpoint(tmp_path / "base" / "best.pt")
+    tuned_cfg = _config(data, max_steps=1, val_every=0, ckpt_every=0, lr=0.0, warmup_steps=0, seed=123,
+                        init_from=str(tmp_path / "base" / "best.pt"))
+    train(tuned_cfg, tmp_path / "tuned", progress=False, device="cpu")
+    tuned = read_checkpoint(tmp_path / "tuned" / "best.pt")
+    for k, v in base["model"].items():
+        assert torch.allclose(v, tuned["model"][k]), k  # lr 0: weights stay those it started from
+    other = _config(data, init_from=str(tmp_path / "base" / "best.pt"))
+    other.model.hidden_dim = 8
+    with pytest.raises(ConfgenError, match="init_from"):
+        train(other, tmp_path / "other", progress=False, device="cpu")
