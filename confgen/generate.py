@@ -280,6 +280,9 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
             out.append(None)
             stats.failed_molecules += 1
             continue
+        if mol.GetNumConformers() < st.n_requested:
+            stats.warnings.append(f"{sources[i]}: {mol.GetNumConformers()} of {st.n_requested} conformers written "
+                                  "(the others failed the checks after every retry)")
         stats.written += mol.GetNumConformers()
         out.append(mol)
     return out

@@ -391,6 +391,8 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
     def langevin(x: torch.Tensor, sigma: float) -> torch.Tensor:
         a = eps * (sigma / sigma_last) ** 2  # float or [N, 1]
         for _ in range(steps_per_level):
+            if not alive.any():  # every graph blew up: nothing left to integrate
+                break
             s = score(x, sigma)
             x_new = x + 0.5 * a * s + a ** 0.5 * draw()
             x = accept(x, x_new, sigma)
@@ -399,7 +401,7 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
     levels = len(sig_list)
     for i, sigma in enumerate(sig_list):
         x = langevin(x, sigma)
-        if method == "pc":
+        if method == "pc" and alive.any():
             nxt = sig_list[i + 1] if i + 1 < levels else 0.0
             var = sigma * sigma - nxt * nxt
             s = score(x, sigma)
@@ -409,7 +411,7 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
             x = accept(x, x_new, max(nxt, sigma_last))
         if callback is not None:
             callback(i + 1, levels)
-    if method == "ald" and final_denoise:
+    if method == "ald" and final_denoise and alive.any():
         s = score(x, sigma_last)
         x = accept(x, x + sigma_last * sigma_last * s, sigma_last)
     x = remove_com(x, batch, num_graphs)

@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 #: 50 heavy atoms (C37H48N6O5S2), four stereocentres
@@ -140,6 +142,9 @@ def section_speed(args, model, out: dict, do_validity: bool) -> None:
            [min(heavy), max(heavy)], "threads": args.threads, "methods": {}}
     print(f"speed: {len(mols)} GEOM-Drugs molecules ({min(heavy)}-{max(heavy)} heavy atoms, mean "
           f"{res['heavy_atoms_mean']:.1f}), {n} conformers each, {args.threads} thread(s)", flush=True)
+    res["cpu_s_per_network_call"] = network_call_cost(model, mols, args.batch_size)
+    print(f"  network: {1000 * res['cpu_s_per_network_call']:.2f} CPU-ms per conformer per call "
+          f"(batches of {args.batch_size})", flush=True)
     for name, mmff in (("ETKDGv3", False), ("ETKDGv3+MMFF94", True)):
         gen, wall, cpu = _timed(lambda: run_rdkit(mols, n, mmff, args.threads, args.seed))
         k = sum(m.GetNumConformers() for m in gen)
@@ -160,9 +165,12 @@ def section_speed(args, model, out: dict, do_validity: bool) -> None:
             lambda: run_confgen(sub, nums, model, preset, _overrides(args), args.threads, args.seed, args.batch_size))
         k = sum(m.GetNumConformers() for m in gen if m is not None)
         checked, wrong = rdkit_stereo_errors(sub, gen)
-        entry = {"params": params, "network_calls_per_conformer": evals_per_sample(params),
+        calls = evals_per_sample(params)
+        entry = {"params": params, "network_calls_per_conformer": calls,
+                 "network_only_conformers_per_cpu_s": 1.0 / (calls * res["cpu_s_per_network_call"]),
                  "molecules": len(sub), "requested": sum(nums), "conformers": k, "wall_s": wall, "cpu_s": cpu,
                  "conformers_per_s": k / wall, "conformers_per_cpu_s": k / cpu,
+                 "samples_per_cpu_s": stats.samples / cpu,
                  "samples": stats.samples, "blowups": stats.blowups, "bad_geometry": stats.bad_geometry,
                  "stereo_mirrored": stats.stereo_mirrored, "stereo_resampled": stats.stereo_resampled,
                  "dropped": stats.dropped, "failed_molecules": len(errors),
@@ -174,11 +182,39 @@ def section_speed(args, model, out: dict, do_validity: bool) -> None:
     out["speed"] = res
 
 
+def network_call_cost(model, mols, batch_size: int, repeats: int = 5) -> float:
+    """CPU seconds per conformer per score-network call (no grad), batches of ``batch_size`` conformers."""
+    import torch
+
+    from confgen.data import collate, featurize_mol
+    from confgen.data.graph import all_pairs
+    from confgen.generate import _etkdg
+
+    graphs, pos = [], []
+    for i in range(batch_size):
+        mol = mols[i % len(mols)]
+        graphs.append(featurize_mol(mol))
+        pos.append(_etkdg(mol, 1, i, 1)[0])
+    batch = collate(graphs)
+    x = torch.tensor(np.concatenate(pos), dtype=torch.float32)
+    sig = torch.full((x.shape[0],), 0.1)
+    pairs = all_pairs(batch.ptr)
+    best = float("inf")
+    with torch.no_grad():
+        model(batch, x, sig, pairs=pairs)
+        for _ in range(repeats):
+            c0 = time.process_time()
+            model(batch, x, sig, pairs=pairs)
+            best = min(best, time.process_time() - c0)
+    return best / batch_size
+
+
 def _print_entry(name: str, e: dict) -> None:
     line = (f"  {name:22s} {e['conformers']:5d} conformers  {e['conformers_per_s']:7.2f} conf/s wall  "
             f"{e['conformers_per_cpu_s']:7.2f} conf/CPU-s")
     if "samples" in e:
-        line += (f"  samples {e['samples']} (blow-ups {e['blowups']}, broken {e['bad_geometry']}, mirrored "
+        line += (f"  ({e['samples_per_cpu_s']:.2f} samples/CPU-s; network alone "
+                 f"{e['network_only_conformers_per_cpu_s']:.2f}/CPU-s)  samples {e['samples']} (blow-ups {e['blowups']}, broken {e['bad_geometry']}, mirrored "
                  f"{e['stereo_mirrored']}, resampled {e['stereo_resampled']}, dropped {e['dropped']}), RDKit "
                  f"stereo errors {e['rdkit_stereo_errors']}/{e['rdkit_stereo_checked']}")
     if "validity" in e:
