@@ -331,7 +331,7 @@ def run_benchmark(
     qm9 = _index_listed_files(references, "reference") is None and detect_format(references) == "qm9_csv"
     deltas = [float(d) for d in (deltas if deltas is not None else ([QM9_DELTA] if qm9 else DEFAULT_DELTAS))]
 
-    records, ref_failed, _stats = load_ensembles(references, split_csv=split_csv, side="reference")
+    records, ref_failed, reader_stats = load_ensembles(references, split_csv=split_csv, side="reference")
     if max_molecules is not None:
         records = records[: int(max_molecules)]
     qm9_counts = _qm9_num_confs(Path(references)) if qm9 else {}
@@ -362,6 +362,7 @@ def run_benchmark(
         "n_requested_per_method": int(sum(nums)),
         "max_posebusters": max_posebusters,
         "failed_references": ref_failed,
+        "reader_stats": reader_stats,
         "methods": {},
     }
     for method in methods:
