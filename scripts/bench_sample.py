@@ -98,21 +98,19 @@ def run_confgen(mols, nums, model, preset, overrides, threads: int, seed: int, b
 
 
 def rdkit_stereo_errors(inputs, generated) -> tuple[int, int]:
-    """(conformers checked, conformers whose RDKit-perceived stereo differs from the input's)."""
-    from rdkit import Chem
+    """(conformers checked, conformers whose RDKit-perceived stereo differs from the input's *specified* stereo).
+
+    Uses :func:`confgen.benchmark.stereo_errors` (CIP labels and E/Z perceived by RDKit from 3D), which is
+    independent of confgen's own stereo check.
+    """
+    from confgen.benchmark import stereo_errors
 
     checked = wrong = 0
     for inp, gen in zip(inputs, generated):
-        if gen is None:
-            continue
-        want = Chem.MolToSmiles(Chem.RemoveHs(inp))
-        for conf in gen.GetConformers():
-            m = Chem.Mol(gen)
-            m.RemoveAllConformers()
-            m.AddConformer(Chem.Conformer(conf), assignId=True)
-            Chem.AssignStereochemistryFrom3D(m)
-            checked += 1
-            wrong += Chem.MolToSmiles(Chem.RemoveHs(m)) != want
+        if gen is not None and gen.GetNumConformers():
+            e, n = stereo_errors(inp, gen)
+            checked += n
+            wrong += e
     return checked, wrong
 
 
@@ -303,10 +301,11 @@ def section_memory(args, out: dict) -> None:
     code = (
         "import json, resource, sys, time, torch\n"
         f"torch.set_num_threads({args.threads})\n"
-        "from confgen.checkpoint import load_model\n"
+        f"sys.path.insert(0, {str(REPO / 'scripts')!r})\n"
+        "from bench_sample import load_bench_model\n"
         "from confgen.generate import generate_conformers, GenerationStats\n"
         "from confgen.io import mol_from_smiles\n"
-        f"model = load_model({args.model!r})\n"
+        f"model = load_bench_model({args.model!r}, {args.untrained_config!r})\n"
         f"mol = mol_from_smiles({RITONAVIR!r}, source='ritonavir')\n"
         "st = GenerationStats(); t = time.perf_counter()\n"
         f"out = generate_conformers([mol], [{args.memory_confs}], model=model, preset={args.presets[0]!r}, "
@@ -326,6 +325,22 @@ def section_memory(args, out: dict) -> None:
     out["memory"] = res
 
 
+def load_bench_model(path: str | None, untrained_config: str | None):
+    """The checkpoint at ``path`` (None: the shipped default), or a model with random weights (seed 0) built
+    from ``untrained_config``: it costs the same per call as a trained one, for speed and memory only."""
+    if untrained_config:
+        import torch
+
+        from confgen.config import load_config
+        from confgen.models.score_net import build_model
+
+        torch.manual_seed(0)
+        return build_model(load_config(untrained_config)).eval()
+    from confgen.checkpoint import load_model
+
+    return load_model(path)
+
+
 def _overrides(args) -> dict:
     from confgen.sampling import parse_overrides
 
@@ -335,6 +350,9 @@ def _overrides(args) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="checkpoint (default: the shipped default model)")
+    ap.add_argument("--untrained-config", default=None,
+                    help="instead of a checkpoint: random weights of this config's model (speed/memory only; "
+                         "use with --preset-override max_retries=0, as its samples fail the checks)")
     ap.add_argument("--presets", nargs="+", default=["fast", "confgf"])
     ap.add_argument("--preset-override", action="append", default=[], metavar="KEY=VALUE",
                     help="applied to every preset (repeatable)")
@@ -355,10 +373,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from confgen.checkpoint import load_model
-
-    model = load_model(args.model)
-    out: dict = {"command": " ".join(sys.argv), "model": args.model or "default", "cpu_count": os.cpu_count(),
+    model = load_bench_model(args.model, args.untrained_config)
+    out: dict = {"command": " ".join(sys.argv), "model": args.untrained_config and f"untrained {args.untrained_config}"
+                 or args.model or "default", "cpu_count": os.cpu_count(),
                  "load_average_at_start": os.getloadavg()}
     if "speed" in args.sections:
         section_speed(args, model, out, do_validity="validity" in args.sections)
