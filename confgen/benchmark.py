@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 from rdkit import Chem
 
-from confgen.errors import ConfgenError, InputError
+from confgen.errors import ConfgenError
 from confgen.evaluation import (
     DEFAULT_DELTAS,
     DEFAULT_MAX_MATCHES,

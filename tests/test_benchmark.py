@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 from rdkit import Chem
-from rdkit.Chem import AllChem
 
 from confgen.benchmark import generate_rdkit, run_benchmark, stereo_errors
 from confgen.errors import ConfgenError
