@@ -406,19 +406,24 @@ def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, 
 
 
 def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationStats, source: str) -> Chem.Mol:
-    """MMFF94-minimise every conformer; drop any whose stereo changed; store energies on the conformers."""
-    if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(mol):
+    """MMFF94-minimise every conformer; drop any whose stereo changed; store energies on the conformers.
+
+    MMFF typing re-perceives aromaticity in place, so the force field works on a copy and the returned Mol
+    keeps the input's chemistry (bond types, aromatic flags) with the minimised coordinates.
+    """
+    work = Chem.Mol(mol)
+    if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(work):
         stats.relax_skipped += 1
         stats.warnings.append(f"{source}: MMFF94 has no parameters for this molecule; written unrelaxed")
         return mol
     with _quiet_rdkit():
-        results = rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(mol, numThreads=workers, maxIters=2000)
-    pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+        results = rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(work, numThreads=workers, maxIters=2000)
+    pos = np.stack([c.GetPositions() for c in work.GetConformers()])
     good = check_stereo(st.spec, pos).ok
     out = Chem.Mol(mol)
     out.RemoveAllConformers()
     k = 0
-    for conf, (_, energy), g in zip(mol.GetConformers(), results, good):
+    for conf, (_, energy), g in zip(work.GetConformers(), results, good):
         if not g:
             stats.dropped += 1
             continue

@@ -132,3 +132,12 @@ def test_python_api_relax_and_bad_input(tiny_model):
                               [2, 2], model=tiny_model, preset=TINY_PRESET, seed=0, progress=False, errors=errors)
     assert out[0].GetNumConformers() == 2 and out[1] is None
     assert len(errors) == 1 and "unsupported element Na" in str(errors[0])
+
+
+def test_mmff_relax_keeps_the_input_chemistry(tiny_model):
+    # MMFF typing re-perceives aromaticity in place (fused heteroaromatics, pyridones): the relaxed Mol must
+    # still have the input's graph, or evaluation cannot match it to the references.
+    smiles = "CCc1c(C)nc2[nH]nc(-c3ccccc3)n2c1=O"
+    relaxed = generate(smiles, 2, model=tiny_model, seed=0, preset=TINY_PRESET, relax="mmff")
+    assert relaxed.GetNumConformers() == 2
+    assert Chem.MolToSmiles(Chem.RemoveHs(relaxed)) == Chem.MolToSmiles(Chem.MolFromSmiles(smiles))
