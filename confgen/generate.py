@@ -7,10 +7,14 @@ runs a sampler of :mod:`confgen.sampling` on the model's score, and post-process
    0.5 x the sum of covalent radii): the conformer is sampled again with a smaller step size;
 2. stereo (:mod:`confgen.stereo`): a conformer whose specified centres are all inverted is mirrored; any other
    stereo error is resampled; a conformer is never returned with the wrong specified stereo;
-3. optional MMFF94 relaxation (energy stored as the conformer property ``confgen_mmff_energy``), followed by a
+3. physical validity: heavy-atom bond lengths, bond angles and clashes within the limits of PoseBusters' "mol"
+   checks (:func:`confgen.validity.geometry_bounds`, the same numbers as PoseBusters, at numpy speed); a
+   conformer outside them is sampled again;
+4. optional MMFF94 relaxation (energy stored as the conformer property ``confgen_mmff_energy``), followed by a
    second stereo check.
 
-A conformer still failing after ``max_retries`` retries is dropped and counted in :class:`GenerationStats`.
+A conformer still failing after ``max_retries`` retries is dropped (wrong stereo, broken bonds) or, when only
+the PoseBusters limits were missed, written as last sampled; both are counted in :class:`GenerationStats`.
 
 Reproducibility: every conformer draws its noise from its own generator seeded by ``(seed, molecule id,
 conformer, attempt)``, and ETKDG initial guesses are seeded by ``(seed, molecule id, round)``: the same seed and
@@ -45,6 +49,7 @@ from confgen.sampling import (
     sigma_schedule,
 )
 from confgen.stereo import StereoSpec, check_stereo, repair_stereo, stereo_spec
+from confgen.validity import GeometryBounds, geometry_bounds, within_bounds
 
 __all__ = ["SAMPLER_PRESETS", "DEFAULT_BATCH_SIZE", "GenerationStats", "generate_conformers", "generate"]
 
@@ -68,7 +73,10 @@ class GenerationStats:
         samples: conformers sampled, retries included.
         network_evals: score-network calls x conformers.
         blowups: samples whose dynamics blew up (non-finite or flown apart; retried with a smaller step).
-        bad_geometry: samples with a broken or collapsed bond (retried with a smaller step).
+        bad_geometry: samples with a broken or collapsed bond, or outside PoseBusters' bond-length, bond-angle
+            and clash limits (:func:`confgen.validity.geometry_bounds`); retried with a smaller step.
+        outside_bounds: conformers written although outside those limits: no retry got inside, and the last
+            sample had the right stereo and no broken bond.
         stereo_mirrored: conformers repaired by mirroring.
         stereo_resampled: conformers resampled because of a stereo error a mirror cannot fix.
         dropped: conformers given up after ``max_retries`` retries (or failing the post-relaxation check).
@@ -85,6 +93,7 @@ class GenerationStats:
     network_evals: int = 0
     blowups: int = 0
     bad_geometry: int = 0
+    outside_bounds: int = 0
     stereo_mirrored: int = 0
     stereo_resampled: int = 0
     dropped: int = 0
@@ -97,7 +106,8 @@ class GenerationStats:
         return (f"{self.written}/{self.requested} conformers for {self.molecules - self.failed_molecules}/"
                 f"{self.molecules} molecules; stereo: {self.stereo_mirrored} mirrored, {self.stereo_resampled} "
                 f"resampled; {self.blowups} blow-ups and {self.bad_geometry} broken geometries retried with "
-                f"smaller steps; {self.dropped} dropped")
+                f"smaller steps; {self.outside_bounds} written outside the PoseBusters bounds; {self.dropped} "
+                "dropped")
 
 
 @dataclass
@@ -111,7 +121,9 @@ class _MolState:
     bond_ref: np.ndarray  # [B] sum of covalent radii
     n_requested: int
     uid: int
+    bounds: GeometryBounds | None = None  # PoseBusters' distance limits (heavy atoms)
     pos: dict = field(default_factory=dict)  # slot -> [N, 3] accepted coordinates
+    fallback: dict = field(default_factory=dict)  # slot -> right stereo, outside the bounds (last resort)
     attempts: dict = field(default_factory=dict)  # slot -> samples taken
     blowups: dict = field(default_factory=dict)  # slot -> blow-ups so far
 
@@ -129,7 +141,7 @@ def _prepare(mol: Chem.Mol, n: int, uid: int, source: str) -> _MolState:
     rcov = np.array([table.GetRcovalent(a.GetAtomicNum()) for a in mol.GetAtoms()])
     return _MolState(mol=mol, graph=graph, spec=stereo_spec(mol), bonds=bonds,
                      bond_ref=rcov[bonds[:, 0]] + rcov[bonds[:, 1]] if len(bonds) else np.zeros(0),
-                     n_requested=int(n), uid=uid)
+                     n_requested=int(n), uid=uid, bounds=geometry_bounds(mol))
 
 
 def _geometry_ok(state: _MolState, pos: np.ndarray) -> bool:
@@ -333,7 +345,11 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
             for k, j in retry:
                 st = states[k]
                 if st.attempts[j] > params["max_retries"]:
-                    stats.dropped += 1
+                    if j in st.fallback:  # right stereo, sane bonds, but outside PoseBusters' bounds
+                        st.pos[j] = st.fallback.pop(j)
+                        stats.outside_bounds += 1
+                    else:
+                        stats.dropped += 1
                     bar.update(1)
                 else:
                     pending.append((k, j))
@@ -396,9 +412,16 @@ def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, 
         pos = np.stack([p for _, p in items])  # [K, N, 3]
         fixed, good, mirrored = repair_stereo(st.spec, pos)
         stats.stereo_mirrored += int(mirrored.sum())
-        for (j, _), p, g_ok in zip(items, fixed, good):
-            if g_ok:
+        in_bounds = within_bounds(st.bounds, fixed) if st.bounds is not None else np.ones(len(items), bool)
+        for (j, _), p, g_ok, b_ok in zip(items, fixed, good, in_bounds):
+            if g_ok and b_ok:
                 st.pos[j] = p
+                st.fallback.pop(j, None)
+            elif g_ok:
+                st.fallback[j] = p
+                st.blowups[j] = st.blowups.get(j, 0) + 1
+                stats.bad_geometry += 1
+                retry.append((k, j))
             else:
                 stats.stereo_resampled += 1
                 retry.append((k, j))

@@ -13,10 +13,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+import numpy as np
 from rdkit import Chem, rdBase
+from rdkit.Chem.rdDistGeom import GetMoleculeBoundsMatrix
 
 #: the PoseBusters configuration used
 POSEBUSTERS_CONFIG = "mol"
+#: tolerances of PoseBusters' "mol" config (distance_geometry module): bonds and angles may leave their
+#: distance-geometry bounds by 25 %, non-bonded heavy-atom pairs may come 30 % below their lower bound
+BOND_TOLERANCE = 0.25
+ANGLE_TOLERANCE = 0.25
+CLASH_TOLERANCE = 0.3
+_TERMINAL_CONJUGATED = "[O,N;D1;$([O,N;D1]-[*]=[O,N;D1]),$([O,N;D1]=[*]-[O,N;D1])]~[*]"
 
 
 @dataclass
@@ -101,3 +109,87 @@ class _quiet:
     def __exit__(self, *exc):
         del self._block
         return False
+
+
+@dataclass
+class GeometryBounds:
+    """Distance limits of the heavy-atom pairs of one molecule (PoseBusters' bond, angle and clash checks).
+
+    Attributes:
+        pairs: [P, 2] heavy-atom index pairs.
+        lower: [P] smallest allowed distance (Angstrom).
+        upper: [P] largest allowed distance (``inf`` for non-bonded pairs).
+    """
+
+    pairs: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+
+
+def geometry_bounds(mol: Chem.Mol) -> GeometryBounds | None:
+    """The limits that PoseBusters' "mol" distance-geometry checks put on a molecule's heavy-atom distances.
+
+    Reproduces ``posebusters.modules.distance_geometry.check_geometry`` with the "mol" config: RDKit bounds
+    matrix (1-5 bounds, scaled VDW, triangle smoothing), conjugated terminal groups symmetrised, bonds and
+    angles (1-3 pairs) within their bounds widened by 25 %, other pairs at least 70 % of their lower bound.
+    Computed once per molecule; :func:`within_bounds` then checks many conformers at numpy speed.
+
+    Args:
+        mol: RDKit Mol (explicit hydrogens).
+
+    Returns:
+        :class:`GeometryBounds`, or ``None`` where RDKit cannot build the bounds matrix.
+    """
+    try:
+        with _quiet():
+            bounds = GetMoleculeBoundsMatrix(mol, set15bounds=True, scaleVDW=True, doTriangleSmoothing=True,
+                                             useMacrocycle14config=False)
+    except RuntimeError:
+        return None
+    n = mol.GetNumAtoms()
+    i_up, j_up = np.triu_indices(n, k=1)
+    upper = bounds[i_up, j_up].astype(np.float64)  # [P] (upper triangle: upper bounds)
+    lower = bounds[j_up, i_up].astype(np.float64)  # [P]
+    heavy = np.array([a.GetAtomicNum() > 1 for a in mol.GetAtoms()])
+    bonded = np.zeros((n, n), dtype=bool)
+    for b in mol.GetBonds():
+        bonded[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] = bonded[b.GetEndAtomIdx(), b.GetBeginAtomIdx()] = True
+    angle = (bonded.astype(np.int32) @ bonded.astype(np.int32) > 0) & ~bonded
+    np.fill_diagonal(angle, False)
+    # conjugated terminal groups (carboxylates, nitro, amidines ...): min/max of the bounds per element pair
+    query = Chem.MolFromSmarts(_TERMINAL_CONJUGATED)
+    groups: dict[tuple, list[int]] = {}
+    index = {(int(a), int(b)): k for k, (a, b) in enumerate(zip(i_up, j_up))}
+    for a, b in mol.GetSubstructMatches(query):
+        key = tuple(sorted((mol.GetAtomWithIdx(a).GetSymbol(), mol.GetAtomWithIdx(b).GetSymbol())))
+        groups.setdefault(key, []).append(index[(min(a, b), max(a, b))])
+    for members in groups.values():
+        lower[members] = lower[members].min()
+        upper[members] = upper[members].max()
+    keep = heavy[i_up] & heavy[j_up]
+    is_bond = bonded[i_up, j_up]
+    is_angle = angle[i_up, j_up]
+    lo = np.where(is_bond, lower * (1 - BOND_TOLERANCE),
+                  np.where(is_angle, lower * (1 - ANGLE_TOLERANCE), lower * (1 - CLASH_TOLERANCE)))
+    hi = np.where(is_bond, upper * (1 + BOND_TOLERANCE),
+                  np.where(is_angle, upper * (1 + ANGLE_TOLERANCE), np.inf))
+    return GeometryBounds(pairs=np.stack([i_up[keep], j_up[keep]], 1), lower=lo[keep], upper=hi[keep])
+
+
+def within_bounds(bounds: GeometryBounds, pos: np.ndarray) -> np.ndarray:
+    """Whether conformers pass the bond-length, bond-angle and clash checks.
+
+    Args:
+        bounds: from :func:`geometry_bounds`.
+        pos: [K, N, 3] (or [N, 3]) coordinates.
+
+    Returns:
+        [K] bool.
+    """
+    pos = np.asarray(pos, dtype=np.float64)
+    if pos.ndim == 2:
+        pos = pos[None]
+    if not len(bounds.pairs):
+        return np.isfinite(pos).all(axis=(1, 2))
+    d = np.linalg.norm(pos[:, bounds.pairs[:, 0]] - pos[:, bounds.pairs[:, 1]], axis=-1)  # [K, P]
+    return ((d >= bounds.lower) & (d <= bounds.upper)).all(1)

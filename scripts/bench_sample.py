@@ -239,36 +239,31 @@ def section_stereo(args, model, out: dict) -> None:
     out["stereo"] = res
 
 
-def tora3d7_references():
-    """(name, reference Mol with all GEOM conformers) for the 7 GEOM-Drugs molecules of the shared data."""
-    from rdkit import Chem
+def quality_references(path, max_molecules: int | None):
+    """Reference ensembles (any source ``confgen.evaluation.load_ensembles`` reads), the first ``max_molecules``."""
+    from confgen.evaluation import load_ensembles
 
-    refs = []
-    with open(SHARED / "geom_drugs_tora3d7" / "index.csv") as fh:
-        for row in csv.DictReader(fh):
-            path = SHARED / "geom_drugs_tora3d7" / "molecules" / row["dir"] / row["true_file"]
-            confs = [m for m in Chem.SDMolSupplier(str(path), removeHs=False) if m is not None]
-            ref = Chem.Mol(confs[0])
-            for m in confs[1:]:
-                ref.AddConformer(m.GetConformer(), assignId=True)
-            refs.append((row["dir"], ref))
-    return refs
+    records, _, _ = load_ensembles(path)
+    records = [r for r in records if r.mol.GetNumConformers()]
+    return records[:max_molecules] if max_molecules else records
 
 
 def section_quality(args, model, out: dict) -> None:
-    """COV/MAT against the GEOM ensembles of geom_drugs_tora3d7 (2 x references per molecule), per preset."""
+    """COV/MAT against reference ensembles (default: the GEOM ensembles of geom_drugs_tora3d7, 2 x references
+    per molecule), per preset: the measure for tuning preset parameters."""
     from rdkit import Chem
 
     from confgen.evaluation import evaluate_ensembles
 
-    refs = tora3d7_references()
+    refs = quality_references(args.references, args.quality_molecules)
     inputs = []
-    for _, ref in refs:
-        m = Chem.Mol(ref)
+    for rec in refs:
+        m = Chem.Mol(rec.mol)
         Chem.AssignStereochemistryFrom3D(m)  # the reference geometry's stereo
         m.RemoveAllConformers()
         inputs.append(m)
-    nums = [2 * ref.GetNumConformers() for _, ref in refs]
+    nums = [args.quality_confs or 2 * rec.mol.GetNumConformers() for rec in refs]
+    print(f"quality: {len(refs)} molecules of {args.references}, {sum(nums)} conformers per method", flush=True)
     res = {}
     methods = [("ETKDGv3", None), ("ETKDGv3+MMFF94", None)] if args.quality_baselines else []
     methods += [(f"confgen:{p}", p) for p in args.presets]
@@ -287,10 +282,15 @@ def section_quality(args, model, out: dict) -> None:
                                                                     args.threads, args.seed, args.batch_size))
             extra = {"conformers_per_cpu_s": sum(g.GetNumConformers() for g in gen if g) / cpu,
                      "dropped": stats.dropped}
-        ev = evaluate_ensembles([g for g in gen if g is not None], [r for _, r in refs], deltas=(0.75, 1.25))
+        ev = evaluate_ensembles([g for g in gen if g is not None], refs, deltas=args.deltas)
         summary = {f"{k}@{r['delta']}": r[k] for r in ev["results"] for k in ("cov_r_mean", "mat_r_mean",
-                                                                                 "cov_p_mean", "mat_p_mean")}
+                                                                                 "cov_p_mean", "mat_p_mean")
+                   if r.get(k) is not None}
         res[name] = {**summary, **extra, "n_molecules": ev["n_molecules"], "n_failed": ev["n_failed"]}
+        if "validity" in args.sections:
+            v = validity(gen)
+            res[name]["posebusters_pass_rate"] = v["pass_rate"]
+            res[name]["posebusters_failed_checks"] = v["failed_checks"]
         print(f"quality {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in res[name].items()
                                                if isinstance(v, float)), flush=True)
     out["quality"] = res
@@ -359,6 +359,12 @@ def main() -> None:
     ap.add_argument("--sections", nargs="+", default=["speed", "validity", "stereo", "quality", "memory"],
                     choices=["speed", "validity", "stereo", "quality", "memory"])
     ap.add_argument("--quality-baselines", action="store_true", help="also ETKDG(+MMFF) in the quality section")
+    ap.add_argument("--references", default=str(SHARED / "geom_drugs_tora3d7"),
+                    help="quality section: reference ensembles (SDF, pickle, index.csv directory, QM9 DFT CSV)")
+    ap.add_argument("--quality-molecules", type=int, default=None, help="quality section: first N molecules")
+    ap.add_argument("--quality-confs", type=int, default=None,
+                    help="quality section: conformers per molecule (default 2 x references)")
+    ap.add_argument("--deltas", type=float, nargs="+", default=[0.75, 1.25], help="COV thresholds (A)")
     ap.add_argument("--molecules", type=int, default=17, help="GEOM-Drugs molecules in the speed section")
     ap.add_argument("--confs", type=int, default=10, help="conformers per molecule")
     ap.add_argument("--slow-molecules", type=int, default=2, help="molecules for presets over 500 calls/conformer")

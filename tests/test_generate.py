@@ -89,6 +89,24 @@ def test_blowups_are_retried_with_smaller_steps():
     assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
 
 
+def test_samples_outside_posebusters_bounds_are_resampled_then_kept_as_last_resort():
+    mol, ref = _reference("CC(C)Cc1ccc([C@H](C)C(=O)O)cc1")
+    good = TargetScore([ref])
+    stats = GenerationStats()
+    (out,) = generate_conformers([mol], [3], model=good, preset=STUB_PRESET, seed=4, progress=False, stats=stats)
+    assert out.GetNumConformers() == 3 and stats.bad_geometry == 0 and stats.outside_bounds == 0
+    stretched = ref.clone()
+    # move the terminal methyl (atom 0 and its hydrogens) out along its C-C bond: 40 % longer, no bond broken
+    methyl = [0] + [n.GetIdx() for n in mol.GetAtomWithIdx(0).GetNeighbors() if n.GetAtomicNum() == 1]
+    stretched[methyl] += 0.4 * (stretched[0] - stretched[1])
+    stats = GenerationStats()
+    (out,) = generate_conformers([mol], [3], model=TargetScore([stretched]), preset=STUB_PRESET, seed=4,
+                                 progress=False, stats=stats)
+    assert out.GetNumConformers() == 3 and stats.dropped == 0
+    assert stats.outside_bounds == 3 and stats.bad_geometry == 3 * (STUB_PRESET["max_retries"] + 1)
+    assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
+
+
 def test_trained_model_same_seed_same_coordinates(tiny_model):
     mols = [mol_from_smiles(s, source="t") for s in (CHIRAL, "CC(C)Cc1ccc([C@H](C)C(=O)O)cc1", "c1ccncc1")]
     kw = dict(model=tiny_model, preset=TINY_PRESET, progress=False)
