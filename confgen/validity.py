@@ -80,6 +80,7 @@ def check_validity_many(items: list[tuple[Chem.Mol, list[int] | None]]) -> list[
     out: list[list[ValidityResult]] = [[] for _ in items]
     if not singles:
         return out
+    _reopen_rdkit_log_stream()
     pb_logger = logging.getLogger("posebusters")
     level = pb_logger.level
     pb_logger.setLevel(logging.ERROR)
@@ -92,6 +93,24 @@ def check_validity_many(items: list[tuple[Chem.Mol, list[int] | None]]) -> list[
         failed = [str(col) for col, value in row.items() if not _true(value)]
         out[owner].append(ValidityResult(passed=not failed, failed=failed))
     return out
+
+
+def _reopen_rdkit_log_stream() -> None:
+    """Point RDKit's Python log handler back at ``sys.stderr`` when its stream was closed.
+
+    PoseBusters routes RDKit's log through ``rdkit.log_handler`` and, after each check, sets that handler's
+    stream to whatever ``sys.stderr`` was at the time. When that stream is later closed (a replaced stderr,
+    e.g. under output capture), the next ``setStream`` raises "I/O operation on closed file" inside the
+    InChI check and every conformer fails ``inchi_convertible``.
+    """
+    import sys
+
+    import rdkit
+
+    handler = getattr(rdkit, "log_handler", None)
+    stream = getattr(handler, "stream", None)
+    if stream is not None and getattr(stream, "closed", False):
+        handler.stream = sys.stderr  # direct assignment: setStream would flush the closed stream
 
 
 def _true(value) -> bool:

@@ -54,6 +54,6 @@ def test_posebusters_mol_checks_per_conformer(geom_confs):
     stretched.SetAtomPosition(b, (pa + 1.8 * (pb - pa)).tolist())  # bond 80 % too long
     cid = mol.AddConformer(stretched, assignId=True)
     results = check_validity(mol)
-    assert [r.passed for r in results] == [True] * (len(group)) + [False]
+    assert [r.passed for r in results] == [True] * (len(group)) + [False], [r.failed for r in results]
     assert "bond_lengths" in results[-1].failed
     assert check_validity(mol, conf_ids=[cid])[0].failed == results[-1].failed
