@@ -228,6 +228,25 @@ def _init_weights(model: torch.nn.Module, config: Config, path: str) -> None:
     model.load_state_dict(src["model"])
 
 
+#: train settings that a resumed run may change (how long it runs and how often it logs/validates/saves)
+_RESUME_MAY_CHANGE = ("max_steps", "epochs", "val_every", "ckpt_every", "log_every")
+
+
+def _resume_differences(saved: Config, config: Config) -> list[str]:
+    """Settings of ``config`` that differ from the checkpoint's (``data.*`` and ``train.*``), as ``key (a -> b)``."""
+    out = []
+    for key in vars(saved.data):
+        a, b = getattr(saved.data, key), getattr(config.data, key)
+        if key == "path":
+            a, b = os.path.realpath(a), os.path.realpath(b)
+        if a != b:
+            out.append(f"data.{key} ({a} -> {b})")
+    for key in vars(saved.train):
+        if key not in _RESUME_MAY_CHANGE and getattr(saved.train, key) != getattr(config.train, key):
+            out.append(f"train.{key} ({getattr(saved.train, key)} -> {getattr(config.train, key)})")
+    return out
+
+
 def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: DistInfo, progress: bool,
            stop_after: int | None) -> dict:
     tc = config.train
@@ -252,6 +271,11 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
         for section in ("model", "noise"):
             if getattr(saved, section) != getattr(config, section):
                 raise ConfgenError(f"--resume: the '{section}' section of the config differs from {last_path}")
+        changed = _resume_differences(saved, config)
+        if changed:
+            raise ConfgenError(f"--resume: {', '.join(changed)} differ from {last_path} (give the same config and "
+                               f"--set options as the run being resumed; only the length and logging settings "
+                               f"{', '.join('train.' + k for k in _RESUME_MAY_CHANGE)} may change)")
     elif last_path.exists():
         raise ConfgenError(f"{out} already holds a training run (last.pt); use --resume or another --out")
 

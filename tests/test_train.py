@@ -1,5 +1,6 @@
 """Training: overfitting lowers the loss, checkpoints round-trip, resume is exact, bad input is reported."""
 
+import copy
 import csv
 import math
 from pathlib import Path
@@ -190,6 +191,21 @@ def test_resume_refuses_a_different_model(tmp_path):
         train(cfg, tmp_path / "run", resume=True, progress=False, device="cpu")
     with pytest.raises(ConfgenError, match="nothing to resume"):
         train(cfg, tmp_path / "other", resume=True, progress=False, device="cpu")
+
+
+def test_resume_refuses_other_data_or_optimiser_settings_but_may_run_longer(tmp_path):
+    data = _small_dataset(tmp_path)
+    cfg = _config(data, max_steps=4)
+    train(cfg, tmp_path / "run", progress=False, device="cpu", stop_after=2)
+    changed = copy.deepcopy(cfg)
+    changed.train.lr *= 2
+    changed.data.max_confs = 1
+    with pytest.raises(ConfgenError, match=r"data\.max_confs \(.*\), train\.lr \(.* -> .*\) differ"):
+        train(changed, tmp_path / "run", resume=True, progress=False, device="cpu")
+    longer = copy.deepcopy(cfg)
+    longer.train.max_steps = 6
+    train(longer, tmp_path / "run", resume=True, progress=False, device="cpu")
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["step"] == 6
 
 
 def test_init_from_starts_from_the_checkpoint_weights(tmp_path):
