@@ -12,7 +12,9 @@ Methods:
       conformers with ``randomSeed=0``);
     * ``etkdg-mmff``: the same conformers minimised with MMFF94 (``MMFFOptimizeMoleculeConfs``);
     * ``confgen``: :func:`confgen.generate.generate_conformers` with ``--model`` / ``--preset``;
-    * ``confgen-mmff``: the same with ``relax="mmff"`` (MMFF94 minimisation of confgen's conformers).
+    * ``confgen-mmff``: the same with ``relax="mmff"`` (MMFF94 minimisation of confgen's conformers);
+    * ``confgen@PRESET`` / ``confgen-mmff@PRESET``: confgen with a named sampler preset (e.g. ``confgen@confgf``),
+      so that presets are compared side by side in one run.
 
 A QM9 DFT-geometry CSV (``geom_qm9_test_matched_qm9_dft_geometry.csv``) is detected: each molecule has one
 reference (its DFT minimum) and the benchmark reports the fraction of molecules whose generated ensemble
@@ -147,6 +149,27 @@ def _generate_worker(job: dict) -> dict:
     positions = [None if m is None else [c.GetPositions() for c in m.GetConformers()] for m in out]
     return {"ok": True, "mols": out, "positions": positions, "wall_s": wall, "cpu_s": cpu, "errors": errors,
             "peak_rss_mb": _peak_rss_mb(resource)}
+
+
+def _parse_method(name: str, preset: str | None) -> tuple[str, str | None]:
+    """``"confgen@confgf"`` -> ``("confgen", "confgf")``; a method without ``@`` gets ``preset``.
+
+    Raises:
+        ConfgenError: unknown method, a preset on an RDKit method, or an unknown preset.
+    """
+    base, sep, own = name.partition("@")
+    if base not in METHODS:
+        raise ConfgenError(f"unknown method {name!r} (choose from {', '.join(METHODS)}, or confgen@PRESET)")
+    if sep and not base.startswith("confgen"):
+        raise ConfgenError(f"method {name!r}: only confgen methods take a sampler preset")
+    chosen = own if sep else preset
+    if sep and not own:
+        raise ConfgenError(f"method {name!r}: no preset after '@'")
+    if chosen is not None and base.startswith("confgen"):
+        from confgen.sampling import resolve_preset
+
+        resolve_preset(chosen)  # unknown preset: a clear error before any generation starts
+    return base, chosen if base.startswith("confgen") else None
 
 
 def _peak_rss_mb(resource) -> float:
@@ -325,9 +348,8 @@ def run_benchmark(
 
     if int(seed) == 0:
         raise ConfgenError("--seed must be non-zero (RDKit 2026.09 returns identical conformers for seed 0)")
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ConfgenError(f"unknown method(s) {', '.join(unknown)} (choose from {', '.join(METHODS)})")
+    methods = list(dict.fromkeys(methods))  # each method once, in the order given
+    parsed = {m: _parse_method(m, preset) for m in methods}
     qm9 = _index_listed_files(references, "reference") is None and detect_format(references) == "qm9_csv"
     deltas = [float(d) for d in (deltas if deltas is not None else ([QM9_DELTA] if qm9 else DEFAULT_DELTAS))]
 
@@ -367,8 +389,9 @@ def run_benchmark(
     }
     for method in methods:
         log(f"benchmark: {method}: generating ...")
-        job = {"method": method, "mols": inputs, "num_confs": nums, "seed": int(seed), "model": model,
-               "preset": preset}
+        base, method_preset = parsed[method]
+        job = {"method": base, "mols": inputs, "num_confs": nums, "seed": int(seed), "model": model,
+               "preset": method_preset}
         gen = _run_method(job)
         entry: dict = {"status": "ok" if gen["ok"] else "failed", "error": gen.get("error"),
                        "n_requested": int(sum(nums)), "peak_memory_mb": round(gen["peak_rss_mb"], 1)}

@@ -60,6 +60,10 @@ def test_bad_arguments():
         run_benchmark("x.sdf", seed=0, methods=["etkdg"])
     with pytest.raises(ConfgenError, match="unknown method"):
         run_benchmark("x.sdf", methods=["bogus"])
+    with pytest.raises(ConfgenError, match="only confgen methods take a sampler preset"):
+        run_benchmark("x.sdf", methods=["etkdg@fast"])
+    with pytest.raises(ConfgenError, match="unknown sampler preset 'bogus'"):
+        run_benchmark("x.sdf", methods=["confgen@bogus"])
 
 
 def test_benchmark_end_to_end_two_geom_molecules(shared_data, tmp_path, capsys):
@@ -132,6 +136,21 @@ def test_benchmark_confgen_method_with_a_trained_checkpoint(shared_data, tmp_pat
     assert m["status"] == "ok", m["error"]
     assert m["n_generated"] == 6 and m["stereo"]["errors"] == 0
     assert m["evaluation"]["n_molecules"] == 1 and m["evaluation"]["per_molecule"][0]["n_gen"] == 6
+
+
+def test_benchmark_compares_presets_side_by_side(shared_data, tmp_path):
+    from sample_models import TINY_PRESET, tiny_checkpoint
+
+    refs = _one_molecule_sdf(shared_data, tmp_path)
+    res = run_benchmark(refs, methods=["confgen", "confgen@fast", "confgen@fast"], model=tiny_checkpoint(),
+                        preset=TINY_PRESET, max_posebusters=0, progress=False, log=lambda msg: None)
+    assert list(res["methods"]) == ["confgen", "confgen@fast"]
+    tiny, fast = res["methods"]["confgen"], res["methods"]["confgen@fast"]
+    assert tiny["status"] == fast["status"] == "ok", (tiny["error"], fast["error"])
+    assert tiny["n_generated"] == fast["n_generated"] == 6
+    # same seed and model: only the preset differs (sigma_max 0.05 vs 0.3), so the ensembles must differ
+    ref_min = [np.asarray(m["evaluation"]["per_molecule"][0]["ref_min"]) for m in (tiny, fast)]
+    assert np.abs(ref_min[0] - ref_min[1]).max() > 1e-3
 
 
 def test_benchmark_confgen_missing_model_fails_clearly(shared_data, tmp_path):

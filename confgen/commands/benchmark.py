@@ -17,10 +17,11 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--methods",
         default=",".join(DEFAULT_METHODS),
-        help=f"comma-separated, from {', '.join(METHODS)} (default: %(default)s)",
+        help=f"comma-separated, from {', '.join(METHODS)}; confgen@PRESET / confgen-mmff@PRESET use that sampler "
+        "preset (e.g. confgen@confgf) (default: %(default)s)",
     )
     parser.add_argument("--model", default=None, help="confgen checkpoint (default: the shipped model)")
-    parser.add_argument("--preset", default=None, help="confgen sampler preset")
+    parser.add_argument("--preset", default=None, help="sampler preset of the confgen methods without @PRESET")
     parser.add_argument("--max-molecules", type=int, default=None, metavar="N", help="first N reference molecules")
     parser.add_argument("--num-confs", type=int, default=None, metavar="N",
                         help="conformers per molecule (default: 2 x the reference count; QM9 CSV: 2 x n_conformers)")
