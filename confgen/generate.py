@@ -13,6 +13,10 @@ runs a sampler of :mod:`confgen.sampling` on the model's score, and post-process
 4. optional MMFF94 relaxation (energy stored as the conformer property ``confgen_mmff_energy``), followed by a
    second stereo check.
 
+Where ETKDG cannot embed an initial guess (strained polycycles such as fused cyclopropanes), the ``fast``
+preset samples that conformer from pure noise over the model's whole noise range instead
+(``noise_fallback_levels``): the score model needs no embedding to start from.
+
 A conformer still failing after ``max_retries`` retries is dropped (wrong stereo, broken bonds) or, when only
 the PoseBusters limits were missed, written as last sampled; both are counted in :class:`GenerationStats`.
 
@@ -43,6 +47,7 @@ from confgen.sampling import (
     SAMPLER_PRESETS,
     NoiseSource,
     evals_per_sample,
+    noise_fallback_params,
     resolve_preset,
     sample,
     seed_for,
@@ -80,6 +85,8 @@ class GenerationStats:
         stereo_mirrored: conformers repaired by mirroring.
         stereo_resampled: conformers resampled because of a stereo error a mirror cannot fix.
         dropped: conformers given up after ``max_retries`` retries (or failing the post-relaxation check).
+        from_noise: conformers sampled from pure noise because ETKDG could not embed their initial guess
+            (preset key ``noise_fallback_levels``).
         relax_skipped: molecules that MMFF94 has no parameters for (returned unrelaxed).
         seed: the seed used (drawn at random when none was given).
         warnings: human-readable notes (one line each).
@@ -97,6 +104,7 @@ class GenerationStats:
     stereo_mirrored: int = 0
     stereo_resampled: int = 0
     dropped: int = 0
+    from_noise: int = 0
     relax_skipped: int = 0
     seed: int | None = None
     warnings: list[str] = field(default_factory=list)
@@ -106,8 +114,8 @@ class GenerationStats:
         return (f"{self.written}/{self.requested} conformers for {self.molecules - self.failed_molecules}/"
                 f"{self.molecules} molecules; stereo: {self.stereo_mirrored} mirrored, {self.stereo_resampled} "
                 f"resampled; {self.blowups} blow-ups and {self.bad_geometry} broken geometries retried with "
-                f"smaller steps; {self.outside_bounds} written outside the PoseBusters bounds; {self.dropped} "
-                "dropped")
+                f"smaller steps; {self.outside_bounds} written outside the PoseBusters bounds; {self.from_noise} "
+                f"sampled from noise where ETKDG failed; {self.dropped} dropped")
 
 
 @dataclass
@@ -126,6 +134,7 @@ class _MolState:
     fallback: dict = field(default_factory=dict)  # slot -> right stereo, outside the bounds (last resort)
     attempts: dict = field(default_factory=dict)  # slot -> samples taken
     blowups: dict = field(default_factory=dict)  # slot -> blow-ups so far
+    from_noise: set = field(default_factory=set)  # slots that ETKDG could not embed: sampled from noise
 
 
 def _prepare(mol: Chem.Mol, n: int, uid: int, source: str) -> _MolState:
@@ -310,6 +319,9 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
     sigmas = sigma_schedule(params, getattr(model, "sigmas", None))
     use_pairs = "pairs" in inspect.signature(model.forward).parameters
     evals = evals_per_sample(params)
+    fb_params = noise_fallback_params(params)
+    fb_sigmas = sigma_schedule(fb_params, getattr(model, "sigmas", None)) if fb_params else None
+    fb_evals = evals_per_sample(fb_params) if fb_params else 0
     pending = [(k, j) for k, st in enumerate(states) for j in range(st.n_requested)]
     total = len(pending)
     bar = tqdm(total=total, disable=not progress, unit="conf", desc="sampling", leave=False)
@@ -317,30 +329,42 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
     try:
         while pending:
             inits: dict[int, dict[int, np.ndarray]] = {}
+            from_noise: list[tuple[int, int]] = []
             if params["init"] == "etkdg":
                 by_mol: dict[int, list[int]] = {}
                 for k, j in pending:
-                    by_mol.setdefault(k, []).append(j)
+                    if j not in states[k].from_noise:
+                        by_mol.setdefault(k, []).append(j)
                 for k, slots in by_mol.items():
                     st = states[k]
                     confs = _etkdg(st.mol, len(slots), seed_for(seed, st.uid, round_, 1), workers)
                     inits[k] = dict(zip(slots, confs))
-                missing = [(k, j) for k, j in pending if j not in inits.get(k, {})]
-                for k, j in missing:
-                    stats.dropped += 1
-                    bar.update(1)
-                if missing:
+                missing = [(k, j) for k, j in pending
+                           if j not in inits.get(k, {}) and j not in states[k].from_noise]
+                if missing and fb_params is not None:
+                    for k, j in missing:
+                        states[k].from_noise.add(j)
+                    stats.from_noise += len(missing)
+                    stats.warnings.append(f"ETKDG could not embed {len(missing)} initial guesses; those conformers "
+                                          f"were sampled from noise ({fb_params['num_levels']} levels)")
+                elif missing:
+                    for k, j in missing:
+                        stats.dropped += 1
+                        bar.update(1)
                     stats.warnings.append(f"ETKDG could not embed {len(missing)} initial guesses; those "
                                           "conformers were dropped")
+                from_noise = [(k, j) for k, j in pending if j in states[k].from_noise]
                 pending = [(k, j) for k, j in pending if j in inits.get(k, {})]
             retry: list[tuple[int, int]] = []
-            for start in range(0, len(pending), batch_size):
-                chunk = pending[start:start + batch_size]
-                again = _sample_chunk(chunk, states, inits, model=model, params=params, sigmas=sigmas,
-                                      seed=seed, device=device, dtype=dtype, use_pairs=use_pairs, stats=stats,
-                                      evals=evals)
-                retry += again
-                bar.update(len(chunk) - len(again))
+            groups = ((pending, params, sigmas, evals), (from_noise, fb_params, fb_sigmas, fb_evals))
+            for todo, p_, sig_, ev_ in groups:
+                for start in range(0, len(todo), batch_size):
+                    chunk = todo[start:start + batch_size]
+                    again = _sample_chunk(chunk, states, inits, model=model, params=p_, sigmas=sig_,
+                                          seed=seed, device=device, dtype=dtype, use_pairs=use_pairs, stats=stats,
+                                          evals=ev_)
+                    retry += again
+                    bar.update(len(chunk) - len(again))
             pending = []
             for k, j in retry:
                 st = states[k]

@@ -57,6 +57,9 @@ PRESET_KEYS: dict[str, str] = {
     "clip": "largest norm of one atom's score (ConfGF: 1000); null = no clipping",
     "max_retries": "how often a conformer that blew up or has wrong stereo is sampled again",
     "retry_step_factor": "step size factor per retry after a blow-up (eps * factor^attempt)",
+    "noise_fallback_levels": "init 'etkdg' only: a conformer ETKDG cannot embed (strained polycycles) is sampled "
+                             "from pure noise with the 'pc' sampler over this many levels from the model's "
+                             "largest noise level to sigma_min (0 = drop it)",
 }
 
 #: Named sampler settings. ``confgf`` reproduces ConfGF's position sampler (50 levels x 100 steps from
@@ -78,6 +81,7 @@ SAMPLER_PRESETS: dict[str, dict] = {
         "clip": 1000.0,
         "max_retries": 3,
         "retry_step_factor": 0.5,
+        "noise_fallback_levels": 0,
     },
     "fast": {
         "method": "pc",
@@ -92,6 +96,7 @@ SAMPLER_PRESETS: dict[str, dict] = {
         "clip": 1000.0,
         "max_retries": 3,
         "retry_step_factor": 0.5,
+        "noise_fallback_levels": 50,
     },
 }
 
@@ -176,7 +181,7 @@ def _validate(p: dict) -> None:
     for key in ("sigma_max", "sigma_min", "init_std"):
         if p[key] is not None and not (isinstance(p[key], (int, float)) and p[key] > 0):
             bad(key, "must be a positive number or null")
-    for key in ("num_levels", "steps_per_level", "max_retries"):
+    for key in ("num_levels", "steps_per_level", "max_retries", "noise_fallback_levels"):
         if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
             bad(key, "must be a non-negative integer")
     if p["num_levels"] < 1:
@@ -213,6 +218,15 @@ def sigma_schedule(params: dict, model_sigmas: torch.Tensor | None = None) -> to
     if n == 1:
         return torch.tensor([float(lo)], dtype=torch.float64)
     return torch.exp(torch.linspace(math.log(hi), math.log(lo), n, dtype=torch.float64))
+
+
+def noise_fallback_params(params: dict) -> dict | None:
+    """The preset that samples from pure noise where ETKDG cannot embed (``None``: no fallback)."""
+    levels = params.get("noise_fallback_levels", 0)
+    if params["init"] != "etkdg" or not levels:
+        return None
+    return dict(params, method="pc", init="noise", init_std=None, sigma_max=None, num_levels=levels,
+                steps_per_level=0, final_denoise=True)
 
 
 def evals_per_sample(params: dict) -> int:

@@ -44,3 +44,25 @@ def test_default_model_gives_sensible_stereo_correct_conformers():
         lengths = np.array([np.linalg.norm(pos[i] - pos[j]) for i, j in heavy_bonds])
         assert lengths.min() > 1.1 and lengths.max() < 1.7, lengths  # C-C/C-N/C-O bonds: 1.2-1.55 A
     assert Chem.MolToSmiles(Chem.RemoveHs(mol)) == Chem.MolToSmiles(Chem.MolFromSmiles(smiles))
+
+
+def test_molecule_that_etkdg_cannot_embed_is_sampled_from_noise():
+    from confgen.generate import GenerationStats, generate_conformers
+
+    smiles = "C#C[C@@]1(C)[C@H]2C[C@]1(C)C2"  # GEOM-QM9 test molecule: ETKDGv3 embeds no conformer of it
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    stats = GenerationStats()
+    out = generate_conformers([mol], [4], seed=3, progress=False, stats=stats)[0]
+    assert stats.from_noise == 4  # every initial guess failed, every conformer went to the noise sampler
+    assert out.GetNumConformers() >= 2, stats.warnings
+    pos = np.stack([c.GetPositions() for c in out.GetConformers()])
+    assert check_stereo(stereo_spec(out), pos).ok.all()
+    for b in out.GetBonds():
+        d = np.linalg.norm(pos[:, b.GetBeginAtomIdx()] - pos[:, b.GetEndAtomIdx()], axis=-1)
+        assert ((d > 0.9) & (d < 1.75)).all(), (b.GetIdx(), d)
+    # without the fallback those conformers are dropped and the molecule fails, clearly
+    stats, errors = GenerationStats(), []
+    out = generate_conformers([mol], [2], seed=3, progress=False, stats=stats, errors=errors,
+                              preset={"base": "fast", "noise_fallback_levels": 0})
+    assert (out[0] is None or out[0].GetNumConformers() == 0) and stats.dropped == 2 and stats.from_noise == 0
+    assert len(errors) == 1
