@@ -34,6 +34,7 @@ import numpy as np
 from rdkit import Chem
 
 from confgen.errors import ConfgenError, InputError
+from confgen.io import atomic_write
 
 DEFAULT_DELTAS: tuple[float, ...] = (0.5, 0.75, 1.25)
 
@@ -821,7 +822,7 @@ def plot_coverage(curves: dict[str, dict], path, *, title: str = "", marks: Sequ
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    _atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120), binary=True)
+    atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=120), binary=True)
 
 
 def _fmt(v, pct: bool) -> str:
@@ -857,7 +858,7 @@ def write_json(obj, path) -> None:
     import json
 
     text = json.dumps(_json_clean(obj), indent=1)
-    _atomic_write(path, lambda fh: fh.write(text + "\n"), binary=False)
+    atomic_write(path, lambda fh: fh.write(text + "\n"), binary=False)
 
 
 def _json_clean(obj):
@@ -871,25 +872,6 @@ def _json_clean(obj):
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
-
-
-def _atomic_write(path, write, *, binary: bool) -> None:
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _safe_smiles(mol: Chem.Mol) -> str | None:

@@ -332,12 +332,38 @@ class AtomicSDFWriter:
             self._fh.close()
         finally:
             if exc_type is None:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(self._tmp, 0o666 & ~umask)
-                os.replace(self._tmp, self.path)
+                _publish(self._tmp, self.path)
             elif os.path.exists(self._tmp):
                 os.unlink(self._tmp)
+
+
+def _publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Give a finished temporary file the usual permissions (0666 less the umask; mkstemp makes it 0600) and
+    rename it over ``path``."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+def atomic_write(path: str | os.PathLike, write, *, binary: bool = False) -> None:
+    """Write a file atomically: ``write(fh)`` fills a temporary file beside ``path``, renamed at the end.
+
+    An exception inside ``write`` leaves ``path`` untouched and no temporary file behind. Missing parent
+    directories are created.
+    """
+    path = Path(path)
+    directory = path.parent if str(path.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as fh:
+            write(fh)
+        _publish(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def read_sdf_conformers(path: str | os.PathLike) -> list[Chem.Mol]:

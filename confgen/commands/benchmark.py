@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from confgen.benchmark import DEFAULT_METHODS, METHODS, benchmark_markdown, format_benchmark, run_benchmark
-from confgen.evaluation import DEFAULT_MAX_MATCHES, _atomic_write, write_json
+from confgen.evaluation import DEFAULT_MAX_MATCHES, write_json
+from confgen.io import atomic_write
 
 
 def add_arguments(parser) -> None:
@@ -72,6 +73,6 @@ def run(args) -> int:
         write_json(result, args.json)
     if args.markdown:
         text = benchmark_markdown(result)
-        _atomic_write(Path(args.markdown), lambda fh: fh.write(text), binary=False)
+        atomic_write(Path(args.markdown), lambda fh: fh.write(text), binary=False)
     failed = any(m["status"] != "ok" for m in result["methods"].values()) or bool(result["failed_references"])
     return 1 if failed else 0
