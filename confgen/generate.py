@@ -36,13 +36,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from rdkit import Chem, rdBase
+from rdkit import Chem
 from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 
 from confgen.data.features import featurize_mol
 from confgen.data.graph import all_pairs, collate
 from confgen.errors import ConfgenError, InputError
 from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles
+from confgen.rdlog import quiet_rdkit
 from confgen.sampling import (
     SAMPLER_PRESETS,
     NoiseSource,
@@ -175,20 +176,10 @@ def _etkdg(mol: Chem.Mol, n: int, seed: int, workers: int) -> list[np.ndarray]:
         params.numThreads = workers
         params.useRandomCoords = random_coords
         m = Chem.Mol(mol)
-        with _quiet_rdkit():
+        with quiet_rdkit():
             cids = list(rdDistGeom.EmbedMultipleConfs(m, need, params))
         out.extend(m.GetConformer(c).GetPositions() for c in cids)
     return out
-
-
-class _quiet_rdkit:
-    def __enter__(self):
-        self._block = rdBase.BlockLogs()
-        return self
-
-    def __exit__(self, *exc):
-        del self._block
-        return False
 
 
 def _resolve_model(model, device):
@@ -463,7 +454,7 @@ def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationSta
         stats.relax_skipped += 1
         stats.warnings.append(f"{source}: MMFF94 has no parameters for this molecule; written unrelaxed")
         return mol
-    with _quiet_rdkit():
+    with quiet_rdkit():
         results = rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(work, numThreads=workers, maxIters=2000)
     pos = np.stack([c.GetPositions() for c in work.GetConformers()])
     good = check_stereo(st.spec, pos).ok

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from rdkit import Chem, rdBase
+from rdkit import Chem
 
 from confgen.data.features import MAX_HEAVY_ATOMS, check_mol
 from confgen.errors import ConfgenError, InputError
+from confgen.rdlog import quiet_rdkit
 
 #: the input SMILES exactly as given (for SDF inputs: the record's canonical isomeric SMILES)
 PROP_SMILES = "confgen_smiles"
@@ -90,21 +91,11 @@ def mol_from_smiles(smiles: str, *, source: str, max_heavy_atoms: int = MAX_HEAV
     Raises:
         InputError: invalid SMILES, unsupported element, too large.
     """
-    with _quiet_rdkit():
+    with quiet_rdkit():
         mol = Chem.MolFromSmiles(smiles)
     if mol is None or mol.GetNumAtoms() == 0:
         raise InputError("invalid SMILES (RDKit cannot parse it)", source=source, smiles=smiles)
     return prepare_mol(mol, source=source, label=smiles, max_heavy_atoms=max_heavy_atoms)
-
-
-@contextmanager
-def _quiet_rdkit():
-    """Silence RDKit's own error log (we report one line per bad record ourselves)."""
-    block = rdBase.BlockLogs()
-    try:
-        yield
-    finally:
-        del block
 
 
 def input_format(path: str | os.PathLike) -> str:
@@ -232,7 +223,7 @@ def _iter_csv(path: Path, max_heavy_atoms: int) -> Iterator[InputRecord | InputE
 
 
 def _iter_sdf(path: Path, max_heavy_atoms: int) -> Iterator[InputRecord | InputError]:
-    with _quiet_rdkit():
+    with quiet_rdkit():
         supplier = Chem.ForwardSDMolSupplier(str(path), removeHs=False, sanitize=True)
         for index, mol in enumerate(supplier):
             source = f"{path.name}:record {index + 1}"

@@ -14,8 +14,10 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from rdkit import Chem, rdBase
+from rdkit import Chem
 from rdkit.Chem.rdDistGeom import GetMoleculeBoundsMatrix
+
+from confgen.rdlog import quiet_rdkit
 
 #: the PoseBusters configuration used
 POSEBUSTERS_CONFIG = "mol"
@@ -85,7 +87,7 @@ def check_validity_many(items: list[tuple[Chem.Mol, list[int] | None]]) -> list[
     level = pb_logger.level
     pb_logger.setLevel(logging.ERROR)
     try:
-        with _quiet():
+        with quiet_rdkit():
             table = PoseBusters(config=POSEBUSTERS_CONFIG, max_workers=0).bust(singles, full_report=False)
     finally:
         pb_logger.setLevel(level)
@@ -120,16 +122,6 @@ def _true(value) -> bool:
         return False
 
 
-class _quiet:
-    def __enter__(self):
-        self._block = rdBase.BlockLogs()
-        return self
-
-    def __exit__(self, *exc):
-        del self._block
-        return False
-
-
 @dataclass
 class GeometryBounds:
     """Distance limits of the heavy-atom pairs of one molecule (PoseBusters' bond, angle and clash checks).
@@ -160,7 +152,7 @@ def geometry_bounds(mol: Chem.Mol) -> GeometryBounds | None:
         :class:`GeometryBounds`, or ``None`` where RDKit cannot build the bounds matrix.
     """
     try:
-        with _quiet():
+        with quiet_rdkit():
             bounds = GetMoleculeBoundsMatrix(mol, set15bounds=True, scaleVDW=True, doTriangleSmoothing=True,
                                              useMacrocycle14config=False)
     except RuntimeError:

@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rdkit import Chem, RDLogger
+from rdkit import Chem
 from rdkit.Chem import rdDetermineBonds
 
 from confgen.data import safe_pickle
 from confgen.errors import ConfgenError, InputError
+from confgen.rdlog import quiet_rdkit
 
 SDF_SUFFIXES = (".sdf", ".sd", ".mol", ".sdf.gz", ".sd.gz")
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pkl.gz", ".pickle.gz")
@@ -101,19 +102,8 @@ def canonical_smiles(mol_or_smiles: Chem.Mol | str, stereo: bool) -> str:
 
 
 def _parse_smiles(smiles: str) -> Chem.Mol | None:
-    with _quiet_rdkit():
+    with quiet_rdkit():
         return Chem.MolFromSmiles(smiles)
-
-
-class _quiet_rdkit:
-    """Silence RDKit's C++ logging inside the block (we report errors ourselves)."""
-
-    def __enter__(self):
-        RDLogger.DisableLog("rdApp.*")
-
-    def __exit__(self, *exc):
-        RDLogger.EnableLog("rdApp.*")
-        return False
 
 
 def _try_canonical(smiles: str, stereo: bool) -> str | None:
@@ -367,7 +357,7 @@ class _Filter:
         """Pre-filter on the SMILES alone (before loading conformers); True when it cannot be parsed."""
         if self.min_heavy is None and self.max_heavy is None:
             return True
-        with _quiet_rdkit():
+        with quiet_rdkit():
             mol = Chem.MolFromSmiles(smiles, sanitize=False)
         if mol is None:
             return True
@@ -594,7 +584,7 @@ def _iter_sdf(path, *, filt, report, max_confs, stats) -> Iterator[MolRecord]:
         return [r for r in recs if filt.in_split(r.smiles, r.mol)]
 
     try:
-        with fh, _quiet_rdkit():
+        with fh, quiet_rdkit():
             supplier = Chem.ForwardSDMolSupplier(fh, removeHs=False)
             for i, mol in enumerate(supplier, start=1):
                 n_records += 1
