@@ -113,10 +113,14 @@ class GenerationStats:
     def summary(self) -> str:
         """One line for humans."""
         return (f"{self.written}/{self.requested} conformers for {self.molecules - self.failed_molecules}/"
-                f"{self.molecules} molecules; stereo: {self.stereo_mirrored} mirrored, {self.stereo_resampled} "
-                f"resampled; {self.blowups} blow-ups and {self.bad_geometry} broken geometries retried with "
-                f"smaller steps; {self.outside_bounds} written outside the PoseBusters bounds; {self.from_noise} "
-                f"sampled from noise where ETKDG failed; {self.dropped} dropped")
+                f"{self.molecules} molecules; {self.repairs()}")
+
+    def repairs(self) -> str:
+        """What the checks did: stereo repairs, retries, fallbacks and dropped conformers (one line)."""
+        return (f"stereo: {self.stereo_mirrored} mirrored, {self.stereo_resampled} resampled; {self.blowups} "
+                f"blow-ups and {self.bad_geometry} broken geometries retried with smaller steps; "
+                f"{self.outside_bounds} written outside the PoseBusters bounds; {self.from_noise} sampled from "
+                f"noise where ETKDG failed; {self.dropped} conformers dropped")
 
 
 @dataclass

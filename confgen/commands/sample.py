@@ -123,8 +123,5 @@ def run(args) -> int:
         print(f"confgen sample: warning: {note}", file=sys.stderr)
     n_mols = len(usable) - stats.failed_molecules
     print(f"confgen sample: wrote {n_written} conformers of {n_mols} molecules to {args.output} "
-          f"({n_failed} input(s) failed; stereo: {stats.stereo_mirrored} mirrored, {stats.stereo_resampled} "
-          f"resampled; {stats.blowups} blow-ups and {stats.bad_geometry} broken geometries retried with smaller "
-          f"steps; {stats.outside_bounds} written outside the PoseBusters bounds; {stats.dropped} conformers dropped)",
-          file=sys.stderr)
+          f"({n_failed} input(s) failed; {stats.repairs()})", file=sys.stderr)
     return 1 if n_failed else 0
