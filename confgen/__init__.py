@@ -20,8 +20,12 @@ def load_model(path=None, device="cpu"):
     return _load(path, device=device)
 
 
-def generate(smiles_or_mol, num_confs, model=None, seed=None, preset=None):
-    """Generate conformers for one molecule; returns an RDKit Mol (explicit H) with ``num_confs`` conformers."""
+def generate(smiles_or_mol, num_confs, model=None, seed=None, preset=None, **kwargs):
+    """Generate conformers for one molecule; returns an RDKit Mol (explicit H) with ``num_confs`` conformers.
+
+    Further keyword arguments (``relax``, ``stats``, ``device``, ...) are those of
+    :func:`confgen.generate.generate_conformers`.
+    """
     from confgen.generate import generate as _generate
 
-    return _generate(smiles_or_mol, num_confs, model=model, seed=seed, preset=preset)
+    return _generate(smiles_or_mol, num_confs, model=model, seed=seed, preset=preset, **kwargs)

@@ -85,10 +85,11 @@ class GenerationStats:
             sample had the right stereo and no broken bond.
         stereo_mirrored: conformers repaired by mirroring.
         stereo_resampled: conformers resampled because of a stereo error a mirror cannot fix.
-        dropped: conformers given up after ``max_retries`` retries (or failing the post-relaxation check).
+        dropped: conformers given up after ``max_retries`` retries.
         from_noise: conformers sampled from pure noise because ETKDG could not embed their initial guess
             (preset key ``noise_fallback_levels``).
         relax_skipped: molecules that MMFF94 has no parameters for (returned unrelaxed).
+        relax_reverted: conformers written unrelaxed because MMFF94 minimisation changed their stereo.
         seed: the seed used (drawn at random when none was given).
         warnings: human-readable notes (one line each).
     """
@@ -107,6 +108,7 @@ class GenerationStats:
     dropped: int = 0
     from_noise: int = 0
     relax_skipped: int = 0
+    relax_reverted: int = 0
     seed: int | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -120,7 +122,9 @@ class GenerationStats:
         return (f"stereo: {self.stereo_mirrored} mirrored, {self.stereo_resampled} resampled; {self.blowups} "
                 f"blow-ups and {self.bad_geometry} broken geometries retried with smaller steps; "
                 f"{self.outside_bounds} written outside the PoseBusters bounds; {self.from_noise} sampled from "
-                f"noise where ETKDG failed; {self.dropped} conformers dropped")
+                f"noise where ETKDG failed; {self.dropped} conformers dropped"
+                + (f"; {self.relax_reverted} written unrelaxed (MMFF94 changed their stereo)"
+                   if self.relax_reverted else ""))
 
 
 @dataclass
@@ -448,10 +452,12 @@ def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, 
 
 
 def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationStats, source: str) -> Chem.Mol:
-    """MMFF94-minimise every conformer; drop any whose stereo changed; store energies on the conformers.
+    """MMFF94-minimise every conformer; store energies on the conformers.
 
-    MMFF typing re-perceives aromaticity in place, so the force field works on a copy and the returned Mol
-    keeps the input's chemistry (bond types, aromatic flags) with the minimised coordinates.
+    A conformer whose stereo the minimisation changed (strained polycycles: MMFF94 can push a bridgehead
+    through its neighbours) is written unrelaxed, with its MMFF94 single-point energy. MMFF typing
+    re-perceives aromaticity in place, so the force field works on a copy and the returned Mol keeps the
+    input's chemistry (bond types, aromatic flags) with the minimised coordinates.
     """
     work = Chem.Mol(mol)
     if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(work):
@@ -462,18 +468,27 @@ def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationSta
         results = rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(work, numThreads=workers, maxIters=2000)
     pos = np.stack([c.GetPositions() for c in work.GetConformers()])
     good = check_stereo(st.spec, pos).ok
+    props = None
     out = Chem.Mol(mol)
     out.RemoveAllConformers()
-    k = 0
-    for conf, (_, energy), g in zip(work.GetConformers(), results, good):
-        if not g:
-            stats.dropped += 1
-            continue
-        c = Chem.Conformer(conf)
+    for k, (before, after, (_, energy), g) in enumerate(zip(mol.GetConformers(), work.GetConformers(), results,
+                                                             good)):
+        if g:
+            c = Chem.Conformer(after)
+        else:  # keep the checked, unrelaxed conformer
+            stats.relax_reverted += 1
+            c = Chem.Conformer(before)
+            if props is None:
+                with quiet_rdkit():
+                    props = rdForceFieldHelpers.MMFFGetMoleculeProperties(work)
+            ff = rdForceFieldHelpers.MMFFGetMoleculeForceField(work, props, confId=after.GetId())
+            energy = ff.CalcEnergy(before.GetPositions().reshape(-1).tolist())
         c.SetId(k)
         c.SetDoubleProp(PROP_MMFF_ENERGY, float(energy))
         out.AddConformer(c, assignId=False)
-        k += 1
+    if not good.all():
+        stats.warnings.append(f"{source}: MMFF94 changed the stereo of {int((~good).sum())} conformer(s); "
+                              "written unrelaxed")
     return out
 
 

@@ -66,3 +66,27 @@ def test_molecule_that_etkdg_cannot_embed_is_sampled_from_noise():
                               preset={"base": "fast", "noise_fallback_levels": 0})
     assert (out[0] is None or out[0].GetNumConformers() == 0) and stats.dropped == 2 and stats.from_noise == 0
     assert len(errors) == 1
+
+
+def test_mmff_relax_that_inverts_a_centre_writes_the_unrelaxed_conformer():
+    from rdkit.Chem import AllChem
+
+    from confgen.generate import GenerationStats
+    from confgen.io import PROP_MMFF_ENERGY
+
+    smiles = "C[C@@]1(CO)O[C@H]2C[C@]21O"  # GEOM-QM9 test molecule: MMFF94 pushes a bridgehead through
+    stats = GenerationStats()
+    mol = confgen.generate(smiles, 4, seed=1, relax="mmff", stats=stats)
+    assert mol.GetNumConformers() == 4 and stats.dropped == 0
+    assert stats.relax_reverted > 0, stats  # the case this test is about still happens
+    assert "written unrelaxed" in stats.repairs()
+    typed = Chem.Mol(mol)  # the force field keeps a pointer to this Mol: it must outlive ff
+    props = AllChem.MMFFGetMoleculeProperties(typed)
+    for conf in mol.GetConformers():
+        # RDKit's own perception agrees: every written conformer has the input's stereo
+        one = Chem.Mol(mol, confId=conf.GetId())
+        Chem.AssignStereochemistryFrom3D(one)
+        assert Chem.MolToSmiles(Chem.RemoveHs(one)) == Chem.MolToSmiles(Chem.MolFromSmiles(smiles))
+        # the stored energy is MMFF94's energy of the written coordinates
+        ff = AllChem.MMFFGetMoleculeForceField(typed, props, confId=conf.GetId())
+        assert ff.CalcEnergy() == pytest.approx(conf.GetDoubleProp(PROP_MMFF_ENERGY), abs=1e-3)

@@ -1,0 +1,121 @@
+"""Exploration: does over-generation + duplicate pruning + diverse selection raise COV/MAT?
+
+Generates K x N candidates per molecule once (confgen fast + MMFF, and ETKDG + MMFF), then evaluates
+several ways of keeping N of them against the references. Prints one table row per (method, selection).
+
+    python scripts/explore_selection.py ../shared/data/geom_drugs_tora3d7 --oversample 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from rdkit import Chem
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("references")
+    ap.add_argument("--oversample", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--methods", nargs="+", default=["confgen-mmff", "etkdg-mmff"])
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    from confgen.benchmark import _input_mol, generate_rdkit
+    from confgen.checkpoint import load_model
+    from confgen.data.ensembles import prune, select
+    from confgen.evaluation import evaluate_ensembles, load_ensembles, rmsd_matrix
+    from confgen.generate import generate_conformers
+
+    records, _, _ = load_ensembles(args.references, side="reference")
+    records = [r for r in records if r.mol.GetNumConformers()]
+    inputs = [_input_mol(r) for r in records]
+    nums = [2 * r.mol.GetNumConformers() for r in records]
+    k = args.oversample
+    model = load_model(None, device="cpu")
+    rows = []
+    for method in args.methods:
+        t0 = time.process_time()
+        if method.startswith("confgen"):
+            cands = generate_conformers(inputs, [k * n for n in nums], model=model, seed=args.seed,
+                                        relax="mmff" if method.endswith("mmff") else "none", progress=False,
+                                        errors=[])
+        else:
+            cands = [generate_rdkit(m, k * n, seed=args.seed, mmff=True) for m, n in zip(inputs, nums)]
+        gen_cpu = time.process_time() - t0
+        from confgen.data.ensembles import mmff_energies
+
+        t1 = time.process_time()
+        prepared = []
+        for m in cands:
+            e = mmff_energies(Chem.Mol(m))
+            r = rmsd_matrix(m, m)
+            prepared.append((m, e, r))
+        sel_cpu = time.process_time() - t1
+        ways = {"first": None}
+        for frac in (1.5, 2, 3):
+            if frac <= k:
+                for thr in (0.0,):
+                    for win in (None,):
+                        for how in ("diverse",):
+                            ways[f"k{frac}_p{thr}_w{win}_{how}"] = (frac, thr, win, how)
+        for name, spec in ways.items():
+            gens = []
+            for m, n, (mm, e, r) in zip(inputs, nums, prepared):
+                c = mm.GetNumConformers()
+                if spec is None:
+                    idx = list(range(min(n, c)))
+                else:
+                    frac, thr, win, how = spec
+                    pool = list(range(min(int(round(frac * n)), c)))
+                    order = sorted(pool, key=lambda i: e[i]) if e is not None else pool
+                    if win is not None and e is not None:
+                        order = [i for i in order if e[i] - e[order[0]] <= win]
+                    order = prune(order, r, thr)
+                    if len(order) < n:  # fill back with pruned ones, lowest energy first
+                        rest = [i for i in sorted(pool, key=lambda i: e[i]) if i not in order]
+                        chosen = order + rest[: n - len(order)]
+                    else:
+                        chosen = select(order, r, n, how, np.random.default_rng(0))
+                    idx = chosen
+                out = Chem.Mol(mm)
+                out.RemoveAllConformers()
+                confs = list(mm.GetConformers())
+                for j, i in enumerate(idx):
+                    cc = Chem.Conformer(confs[i])
+                    cc.SetId(j)
+                    out.AddConformer(cc, assignId=False)
+                gens.append(out)
+            if method == "confgen-pre":  # selected on sampled geometries, then minimised
+                from rdkit.Chem import AllChem
+                for g in gens:
+                    w = Chem.Mol(g)
+                    AllChem.MMFFOptimizeMoleculeConfs(w, numThreads=1, maxIters=2000)
+                    for src, dst in zip(w.GetConformers(), g.GetConformers()):
+                        dst.SetPositions(src.GetPositions())
+            ev = evaluate_ensembles(gens, records, [0.5, 0.75, 1.25])
+            res = {r_["delta"]: r_ for r_ in ev["results"]}
+            row = {"method": method, "way": name, "cov_r_075": res[0.75]["cov_r_mean"],
+                   "cov_r_125": res[1.25]["cov_r_mean"], "mat_r": res[0.75]["mat_r_mean"],
+                   "cov_p_075": res[0.75]["cov_p_mean"], "mat_p": res[0.75]["mat_p_mean"],
+                   "gen_cpu_s": gen_cpu, "sel_cpu_s": sel_cpu}
+            rows.append(row)
+            print(f"{method:14s} {name:28s} COV-R@0.75 {100 * row['cov_r_075']:5.1f} @1.25 "
+                  f"{100 * row['cov_r_125']:5.1f} MAT-R {row['mat_r']:.3f} COV-P@0.75 {100 * row['cov_p_075']:5.1f}"
+                  f" MAT-P {row['mat_p']:.3f}", flush=True)
+        print(f"{method}: {sum(k * n for n in nums)} candidates in {gen_cpu:.1f} CPU-s, energies+RMSD {sel_cpu:.1f} CPU-s",
+              flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
