@@ -60,13 +60,16 @@ PRESET_KEYS: dict[str, str] = {
     "noise_fallback_levels": "init 'etkdg' only: a conformer ETKDG cannot embed (strained polycycles) is sampled "
                              "from pure noise with the 'pc' sampler over this many levels from the model's "
                              "largest noise level to sigma_min (0 = drop it)",
+    "oversample": "sample ceil(oversample x n) conformers and keep the n most diverse (greedy max-min heavy-atom "
+                  "RMSD, before any relaxation); 1 = keep all",
 }
 
 #: Named sampler settings. ``confgf`` reproduces ConfGF's position sampler (50 levels x 100 steps from
 #: N(0, 1) noise, 10 -> 0.01 A, step_lr 2.4e-6, score clipped at 1000), 5,000 network calls per conformer.
 #: ``fast`` starts from an ETKDG conformer perturbed at an intermediate noise level and anneals over a few
-#: levels with a few steps each, then denoises; its numbers were chosen by measurement
-#: (scripts/bench_sample.py, docs/benchmarks.md).
+#: levels with a few steps each, then denoises, and keeps the most diverse half of twice the conformers asked
+#: for; its numbers were chosen by measurement (scripts/bench_sample.py, scripts/explore_selection.py,
+#: docs/benchmarks.md).
 SAMPLER_PRESETS: dict[str, dict] = {
     "confgf": {
         "method": "ald",
@@ -82,6 +85,7 @@ SAMPLER_PRESETS: dict[str, dict] = {
         "max_retries": 3,
         "retry_step_factor": 0.5,
         "noise_fallback_levels": 0,
+        "oversample": 1.0,
     },
     "fast": {
         "method": "pc",
@@ -97,6 +101,7 @@ SAMPLER_PRESETS: dict[str, dict] = {
         "max_retries": 3,
         "retry_step_factor": 0.5,
         "noise_fallback_levels": 50,
+        "oversample": 2.0,
     },
 }
 
@@ -192,6 +197,9 @@ def _validate(p: dict) -> None:
         bad("retry_step_factor", "must be in (0, 1]")
     if p["clip"] is not None and not (isinstance(p["clip"], (int, float)) and p["clip"] > 0):
         bad("clip", "must be a positive number or null")
+    if not (isinstance(p["oversample"], (int, float)) and not isinstance(p["oversample"], bool)
+            and 1 <= p["oversample"] <= 10):
+        bad("oversample", "must be a number from 1 to 10")
     if not isinstance(p["final_denoise"], bool):
         bad("final_denoise", "must be true or false")
 

@@ -1,6 +1,8 @@
 """The default model shipped inside the package: loads from importlib.resources, records what it was trained
 on (evaluation sets excluded), and gives chemically sensible conformers out of the box."""
 
+import math
+
 import numpy as np
 import pytest
 from rdkit import Chem
@@ -53,7 +55,11 @@ def test_molecule_that_etkdg_cannot_embed_is_sampled_from_noise():
     mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
     stats = GenerationStats()
     out = generate_conformers([mol], [4], seed=3, progress=False, stats=stats)[0]
-    assert stats.from_noise == 4  # every initial guess failed, every conformer went to the noise sampler
+    from confgen.sampling import resolve_preset
+
+    # every initial guess failed: every candidate conformer (oversampled by the default preset) went to the noise
+    # sampler
+    assert stats.from_noise == math.ceil(4 * resolve_preset(None)["oversample"])
     assert out.GetNumConformers() >= 2, stats.warnings
     pos = np.stack([c.GetPositions() for c in out.GetConformers()])
     assert check_stereo(stereo_spec(out), pos).ok.all()
@@ -63,7 +69,7 @@ def test_molecule_that_etkdg_cannot_embed_is_sampled_from_noise():
     # without the fallback those conformers are dropped and the molecule fails, clearly
     stats, errors = GenerationStats(), []
     out = generate_conformers([mol], [2], seed=3, progress=False, stats=stats, errors=errors,
-                              preset={"base": "fast", "noise_fallback_levels": 0})
+                              preset={"base": "fast", "noise_fallback_levels": 0, "oversample": 1.0})
     assert (out[0] is None or out[0].GetNumConformers() == 0) and stats.dropped == 2 and stats.from_noise == 0
     assert len(errors) == 1
 

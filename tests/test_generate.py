@@ -16,7 +16,7 @@ from sample_models import TINY_PRESET, TargetScore, tiny_checkpoint
 
 CHIRAL = "CC/C=C\\C[C@@H](O)/C=C/[C@H](C)Cl"  # two centres, two specified double bonds
 STUB_PRESET = {"base": "fast", "method": "pc", "init": "etkdg", "sigma_max": 0.5, "num_levels": 6,
-               "steps_per_level": 1, "max_retries": 2}
+               "steps_per_level": 1, "max_retries": 2, "oversample": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_enantiomeric_samples_are_mirrored_back():
     mol, ref = _reference(CHIRAL)
     model = TargetScore([torch.from_numpy(mirror(ref.numpy())).float()])
     stats = GenerationStats()
-    (out,) = generate_conformers([mol], [6], model=model, preset=STUB_PRESET, seed=3, progress=False, stats=stats)
+    (out,) = generate_conformers([mol], [6], model=model, preset=STUB_PRESET, relax="none", seed=3, progress=False, stats=stats)
     assert out.GetNumConformers() == 6 and stats.stereo_mirrored == 6 and stats.stereo_resampled == 0
     assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
     assert all(_rdkit_stereo_matches(out, c.GetId()) for c in out.GetConformers())
@@ -70,7 +70,7 @@ def test_wrong_diastereomer_is_never_written():
     mol, _ = _reference(CHIRAL)
     _, wrong = _reference("CC/C=C\\C[C@H](O)/C=C/[C@H](C)Cl")  # same atom order, one centre inverted
     stats, errors = GenerationStats(), []
-    out = generate_conformers([mol], [3], model=TargetScore([wrong]), preset=STUB_PRESET, seed=1,
+    out = generate_conformers([mol], [3], model=TargetScore([wrong]), preset=STUB_PRESET, relax="none", seed=1,
                               progress=False, stats=stats, errors=errors, sources=["in.smi:1"])
     assert out == [None] and len(errors) == 1
     assert errors[0].source == "in.smi:1" and "no conformer passed" in str(errors[0])
@@ -82,7 +82,7 @@ def test_blowups_are_retried_with_smaller_steps():
     mol, ref = _reference("C[C@H](N)O")
     model = TargetScore([ref], explode_calls=3)
     stats = GenerationStats()
-    (out,) = generate_conformers([mol], [4], model=model, preset=STUB_PRESET, seed=2, progress=False, stats=stats)
+    (out,) = generate_conformers([mol], [4], model=model, preset=STUB_PRESET, relax="none", seed=2, progress=False, stats=stats)
     assert stats.blowups == 4 and stats.samples == 8 and stats.dropped == 0
     assert out.GetNumConformers() == 4
     assert np.isfinite(_positions(out)).all()
@@ -93,14 +93,14 @@ def test_samples_outside_posebusters_bounds_are_resampled_then_kept_as_last_reso
     mol, ref = _reference("CC(C)Cc1ccc([C@H](C)C(=O)O)cc1")
     good = TargetScore([ref])
     stats = GenerationStats()
-    (out,) = generate_conformers([mol], [3], model=good, preset=STUB_PRESET, seed=4, progress=False, stats=stats)
+    (out,) = generate_conformers([mol], [3], model=good, preset=STUB_PRESET, relax="none", seed=4, progress=False, stats=stats)
     assert out.GetNumConformers() == 3 and stats.bad_geometry == 0 and stats.outside_bounds == 0
     stretched = ref.clone()
     # move the terminal methyl (atom 0 and its hydrogens) out along its C-C bond: 40 % longer, no bond broken
     methyl = [0] + [n.GetIdx() for n in mol.GetAtomWithIdx(0).GetNeighbors() if n.GetAtomicNum() == 1]
     stretched[methyl] += 0.4 * (stretched[0] - stretched[1])
     stats = GenerationStats()
-    (out,) = generate_conformers([mol], [3], model=TargetScore([stretched]), preset=STUB_PRESET, seed=4,
+    (out,) = generate_conformers([mol], [3], model=TargetScore([stretched]), preset=STUB_PRESET, relax="none", seed=4,
                                  progress=False, stats=stats)
     assert out.GetNumConformers() == 3 and stats.dropped == 0
     assert stats.outside_bounds == 3 and stats.bad_geometry == 3 * (STUB_PRESET["max_retries"] + 1)
@@ -159,3 +159,29 @@ def test_mmff_relax_keeps_the_input_chemistry(tiny_model):
     relaxed = generate(smiles, 2, model=tiny_model, seed=0, preset=TINY_PRESET, relax="mmff")
     assert relaxed.GetNumConformers() == 2
     assert Chem.MolToSmiles(Chem.RemoveHs(relaxed)) == Chem.MolToSmiles(Chem.MolFromSmiles(smiles))
+
+
+def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
+    from confgen.evaluation import rmsd_matrix
+
+    mol = mol_from_smiles("CCCCOc1ccc(CC(=O)NCCO)cc1", source="t")  # flexible: conformers differ a lot
+    kw = dict(model=tiny_model, seed=11, relax="none", progress=False)
+    first = generate_conformers([mol], [4], preset=dict(TINY_PRESET, oversample=1.0), **kw)[0]
+    pool = generate_conformers([mol], [12], preset=dict(TINY_PRESET, oversample=1.0), **kw)[0]
+    stats = GenerationStats()
+    kept = generate_conformers([mol], [4], preset=dict(TINY_PRESET, oversample=3.0), stats=stats, **kw)[0]
+    assert kept.GetNumConformers() == 4 and stats.requested == 4 and stats.written == 4 and stats.samples >= 12
+    # the candidates are the 12 a plain run samples (per-slot seeds), the first 4 of them the plain 4-run
+    assert np.array_equal(_positions(first), _positions(pool)[:4])
+    cross = rmsd_matrix(kept, pool)
+    assert (cross.min(axis=1) < 1e-6).all()
+    picked = cross.argmin(axis=1)
+    assert picked[0] == 0 and len(set(picked.tolist())) == 4
+
+    def min_pairwise(m):
+        r = rmsd_matrix(m, m)
+        return r[np.triu_indices(len(r), 1)].min()
+
+    assert min_pairwise(kept) > min_pairwise(first)
+    with pytest.raises(ConfgenError, match="oversample"):
+        generate("CCO", 2, model=tiny_model, preset={"base": "fast", "oversample": 0.5})

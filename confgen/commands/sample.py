@@ -36,8 +36,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default: cpu)")
     parser.add_argument("--workers", type=int, default=0,
                         help="CPU threads for the network, RDKit embedding and MMFF (default 0: all cores)")
-    parser.add_argument("--relax", default="none", choices=RELAX_CHOICES,
-                        help="post-processing: none, or mmff (MMFF94 minimisation; energy in confgen_mmff_energy)")
+    parser.add_argument("--relax", default="mmff", choices=RELAX_CHOICES,
+                        help="post-processing: mmff (default: MMFF94 minimisation, energy in confgen_mmff_energy; a "
+                             "conformer whose stereo it would change is written unrelaxed), or none (the score "
+                             "model's conformers as sampled)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

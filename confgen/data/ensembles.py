@@ -226,11 +226,13 @@ def select(candidates: list[int], rmsd: np.ndarray, n: int, how: str, rng: np.ra
     if how == "random":
         return sorted(rng.choice(candidates, size=n, replace=False).tolist(), key=candidates.index)
     chosen = [candidates[0]]
-    dist = rmsd[candidates[0], candidates].copy()
+    dist = rmsd[candidates[0], candidates].astype(np.float64)
+    dist[0] = -np.inf  # never pick a conformer twice (ties at zero RMSD: one heavy atom, exact duplicates)
     while len(chosen) < n:
         k = int(np.argmax(dist))
         chosen.append(candidates[k])
         dist = np.minimum(dist, rmsd[candidates[k], candidates])
+        dist[k] = -np.inf
     return sorted(chosen, key=candidates.index)
 
 
