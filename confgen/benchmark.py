@@ -11,8 +11,10 @@ Methods:
     * ``etkdg``: RDKit ETKDGv3 (``EmbedMultipleConfs``, seed != 0: RDKit 2026.09 returns identical
       conformers with ``randomSeed=0``);
     * ``etkdg-mmff``: the same conformers minimised with MMFF94 (``MMFFOptimizeMoleculeConfs``);
-    * ``confgen``: :func:`confgen.generate.generate_conformers` with ``--model`` / ``--preset``;
-    * ``confgen-mmff``: the same with ``relax="mmff"`` (MMFF94 minimisation of confgen's conformers);
+    * ``confgen``: :func:`confgen.generate.generate_conformers` with ``--model`` / ``--preset`` and
+      ``relax="none"``: the score model's conformers as sampled (``confgen sample --relax none``);
+    * ``confgen-mmff``: the same with ``relax="mmff"`` (MMFF94 minimisation of confgen's conformers): what
+      ``confgen sample`` writes by default;
     * ``confgen@PRESET`` / ``confgen-mmff@PRESET``: confgen with a named sampler preset (e.g. ``confgen@confgf``),
       so that presets are compared side by side in one run.
 

@@ -1,9 +1,13 @@
 """Exploration: does over-generation + duplicate pruning + diverse selection raise COV/MAT?
 
-Generates K x N candidates per molecule once (confgen fast + MMFF, and ETKDG + MMFF), then evaluates
-several ways of keeping N of them against the references. Prints one table row per (method, selection).
+Generates K x N candidates per molecule once (N = 2 x references) and evaluates several ways of keeping N of
+them against the references; prints one row per (method, selection). Methods: ``confgen-mmff`` (fast preset
+without oversampling, MMFF94, then selection), ``confgen-pre`` (selection on the sampled geometries, then
+MMFF94: what the pipeline does), ``etkdg-mmff``. "first" = the first N candidates (no selection);
+``kF_pT_wW_how`` = the first F x N candidates, duplicates within T A pruned, an MMFF window of W kcal/mol,
+``diverse`` (greedy max-min RMSD) or ``energy`` choice. Results: docs/results/selection_*.txt.
 
-    python scripts/explore_selection.py ../shared/data/geom_drugs_tora3d7 --oversample 3
+    python scripts/explore_selection.py ../shared/data/geom_drugs_tora3d7 --oversample 3 --full-grid
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--methods", nargs="+", default=["confgen-mmff", "etkdg-mmff"])
     ap.add_argument("--json", default=None)
+    ap.add_argument("--full-grid", action="store_true",
+                    help="also duplicate pruning (0.25, 0.5 A), a 10 kcal/mol MMFF window and lowest-energy choice")
     args = ap.parse_args()
 
     import torch
@@ -45,6 +51,7 @@ def main() -> None:
         t0 = time.process_time()
         if method.startswith("confgen"):
             cands = generate_conformers(inputs, [k * n for n in nums], model=model, seed=args.seed,
+                                        preset={"base": "fast", "oversample": 1.0},
                                         relax="mmff" if method.endswith("mmff") else "none", progress=False,
                                         errors=[])
         else:
@@ -62,9 +69,9 @@ def main() -> None:
         ways = {"first": None}
         for frac in (1.5, 2, 3):
             if frac <= k:
-                for thr in (0.0,):
-                    for win in (None,):
-                        for how in ("diverse",):
+                for thr in ((0.0, 0.25, 0.5) if args.full_grid else (0.0,)):
+                    for win in ((None, 10.0) if args.full_grid else (None,)):
+                        for how in (("diverse", "energy") if args.full_grid else ("diverse",)):
                             ways[f"k{frac}_p{thr}_w{win}_{how}"] = (frac, thr, win, how)
         for name, spec in ways.items():
             gens = []

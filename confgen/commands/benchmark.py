@@ -18,7 +18,8 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--methods",
         default=",".join(DEFAULT_METHODS),
-        help=f"comma-separated, from {', '.join(METHODS)}; confgen@PRESET / confgen-mmff@PRESET use that sampler "
+        help=f"comma-separated, from {', '.join(METHODS)} (confgen-mmff is what 'confgen sample' writes by default, "
+        "confgen is 'confgen sample --relax none'); confgen@PRESET / confgen-mmff@PRESET use that sampler "
         "preset (e.g. confgen@confgf) (default: %(default)s)",
     )
     parser.add_argument("--model", default=None, help="confgen checkpoint (default: the shipped model)")
