@@ -10,8 +10,9 @@ runs a sampler of :mod:`confgen.sampling` on the model's score, and post-process
 3. physical validity: heavy-atom bond lengths, bond angles and clashes within the limits of PoseBusters' "mol"
    checks (:func:`confgen.validity.geometry_bounds`, the same numbers as PoseBusters, at numpy speed); a
    conformer outside them is sampled again;
-4. selection: a preset with ``oversample`` k > 1 samples ceil(k x n) conformers and keeps the n most diverse
-   (greedy max-min symmetry-aware heavy-atom RMSD);
+4. selection: a preset with ``oversample`` k > 1 embeds ceil(k x n) ETKDG initial guesses and samples only
+   the n most diverse (greedy max-min symmetry-aware heavy-atom RMSD); candidates sampled from noise (no
+   ETKDG guess) are selected the same way after sampling;
 5. MMFF94 relaxation (``relax="mmff"``, the default; energy stored as the conformer property
    ``confgen_mmff_energy``), followed by a second stereo check: a conformer whose stereo the minimisation changed
    (strained bridgeheads) is returned unrelaxed.
@@ -295,8 +296,13 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
                 conf.SetAtomPosition(a, pos[a].tolist())
             conf.SetId(k)
             mol.AddConformer(conf, assignId=False)
-        if mol.GetNumConformers() > st.n_keep:
-            mol = _keep_diverse(mol, st.n_keep)
+        if mol.GetNumConformers() > st.n_keep:  # candidates sampled from noise were not preselected
+            confs = [Chem.Conformer(c) for c in mol.GetConformers()]
+            chosen = _diverse(st.mol, [c.GetPositions() for c in confs], st.n_keep)
+            mol.RemoveAllConformers()
+            for k, c in enumerate(chosen):
+                confs[c].SetId(k)
+                mol.AddConformer(confs[c], assignId=False)
         if relax == "mmff" and mol.GetNumConformers():
             mol = _relax_mmff(mol, st, workers, stats, sources[i])
         if mol.GetNumConformers() == 0 and st.n_keep > 0:
@@ -362,6 +368,19 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
                                           "conformers were dropped")
                 from_noise = [(k, j) for k, j in pending if j in states[k].from_noise]
                 pending = [(k, j) for k, j in pending if j in inits.get(k, {})]
+                if round_ == 0:  # oversampled: sample only the most diverse initial guesses
+                    unselected = 0
+                    for k, init in inits.items():
+                        st = states[k]
+                        if len(init) > st.n_keep:
+                            slots = sorted(init)
+                            keep = {slots[i] for i in _diverse(st.mol, [init[j] for j in slots], st.n_keep)}
+                            unselected += len(slots) - len(keep)
+                            inits[k] = {j: init[j] for j in slots if j in keep}
+                    if unselected:
+                        pending = [(k, j) for k, j in pending if j in inits[k]]
+                        bar.total -= unselected
+                        bar.refresh()
             retry: list[tuple[int, int]] = []
             groups = ((pending, params, sigmas, evals), (from_noise, fb_params, fb_sigmas, fb_evals))
             for todo, p_, sig_, ev_ in groups:
@@ -459,26 +478,28 @@ def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, 
     return retry
 
 
-def _keep_diverse(mol: Chem.Mol, n: int) -> Chem.Mol:
-    """The ``n`` most diverse conformers of ``mol``: greedy max-min symmetry-aware heavy-atom RMSD from the first.
+def _diverse(mol: Chem.Mol, positions: list[np.ndarray], n: int) -> list[int]:
+    """Indices of the ``n`` most diverse of ``positions`` ([N, 3] each, atoms of ``mol``): greedy max-min
+    symmetry-aware heavy-atom RMSD, starting from the first.
 
     Oversampling then keeping a diverse subset raises coverage of reference ensembles: on GEOM-Drugs, twice the
-    conformers with this selection gave COV-R@0.75 +3 to +9 points over the first half
+    conformers with this selection gave COV-R@0.75 +2 to +9 points over the first half
     (``scripts/explore_selection.py``, docs/benchmarks.md).
     """
     from confgen.data.ensembles import select
     from confgen.evaluation import rmsd_matrix
 
-    rmsd = rmsd_matrix(mol, mol)
-    chosen = select(list(range(mol.GetNumConformers())), rmsd, n, "diverse", np.random.default_rng(0))
-    out = Chem.Mol(mol)
-    out.RemoveAllConformers()
-    confs = list(mol.GetConformers())
-    for k, i in enumerate(chosen):
-        conf = Chem.Conformer(confs[i])
-        conf.SetId(k)
-        out.AddConformer(conf, assignId=False)
-    return out
+    if len(positions) <= n:
+        return list(range(len(positions)))
+    m = Chem.Mol(mol)
+    m.RemoveAllConformers()
+    for i, pos in enumerate(positions):
+        conf = Chem.Conformer(m.GetNumAtoms())
+        conf.SetPositions(np.asarray(pos, dtype=np.float64))
+        conf.SetId(i)
+        m.AddConformer(conf, assignId=False)
+    rmsd = rmsd_matrix(m, m)
+    return select(list(range(len(positions))), rmsd, n, "diverse", np.random.default_rng(0))
 
 
 def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationStats, source: str) -> Chem.Mol:

@@ -60,7 +60,7 @@ def test_molecule_that_etkdg_cannot_embed_is_sampled_from_noise():
     # every initial guess failed: every candidate conformer (oversampled by the default preset) went to the noise
     # sampler
     assert stats.from_noise == math.ceil(4 * resolve_preset(None)["oversample"])
-    assert out.GetNumConformers() >= 2, stats.warnings
+    assert 2 <= out.GetNumConformers() <= 4, stats.warnings  # the most diverse 4 of the candidates kept
     pos = np.stack([c.GetPositions() for c in out.GetConformers()])
     assert check_stereo(stereo_spec(out), pos).ok.all()
     for b in out.GetBonds():

@@ -170,7 +170,8 @@ def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
     pool = generate_conformers([mol], [12], preset=dict(TINY_PRESET, oversample=1.0), **kw)[0]
     stats = GenerationStats()
     kept = generate_conformers([mol], [4], preset=dict(TINY_PRESET, oversample=3.0), stats=stats, **kw)[0]
-    assert kept.GetNumConformers() == 4 and stats.requested == 4 and stats.written == 4 and stats.samples >= 12
+    # 12 ETKDG guesses, only the 4 most diverse sampled: the network runs for the conformers returned only
+    assert kept.GetNumConformers() == 4 and stats.requested == 4 and stats.written == 4 and stats.samples == 4
     # the candidates are the 12 a plain run samples (per-slot seeds), the first 4 of them the plain 4-run
     assert np.array_equal(_positions(first), _positions(pool)[:4])
     cross = rmsd_matrix(kept, pool)
