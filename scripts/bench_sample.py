@@ -87,13 +87,18 @@ def run_rdkit(mols, n: int, mmff: bool, threads: int, seed: int):
     return out
 
 
+#: post-processing of every confgen run (set from --relax; the default is that of confgen sample)
+RELAX = "mmff"
+
+
 def run_confgen(mols, nums, model, preset, overrides, threads: int, seed: int, batch_size: int):
     from confgen.generate import GenerationStats, generate_conformers
 
     stats = GenerationStats()
     errors: list = []
     out = generate_conformers(mols, nums, model=model, preset=preset, preset_overrides=overrides, seed=seed,
-                              batch_size=batch_size, workers=threads, progress=False, errors=errors, stats=stats)
+                              batch_size=batch_size, workers=threads, progress=False, errors=errors, stats=stats,
+                              relax=RELAX)
     return out, stats, errors
 
 
@@ -310,6 +315,7 @@ def section_memory(args, out: dict) -> None:
         "st = GenerationStats(); t = time.perf_counter()\n"
         f"out = generate_conformers([mol], [{args.memory_confs}], model=model, preset={args.presets[0]!r}, "
         f"preset_overrides={_overrides(args)!r}, seed=0, batch_size={args.batch_size}, workers={args.threads}, "
+        f"relax={args.relax!r}, "
         "progress=False, stats=st, errors=[])\n"
         "print(json.dumps({'heavy_atoms': mol.GetNumHeavyAtoms(), 'atoms': mol.GetNumAtoms(), "
         "'samples': st.samples, 'conformers': out[0].GetNumConformers() if out[0] is not None else 0, "
@@ -372,9 +378,13 @@ def main() -> None:
     ap.add_argument("--memory-confs", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1, help="torch and RDKit threads for every method")
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--relax", default="mmff", choices=["mmff", "none"],
+                    help="post-processing of the confgen runs (default mmff, as confgen sample)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args()
+    global RELAX
+    RELAX = args.relax
 
     import torch
 
