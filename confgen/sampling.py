@@ -60,8 +60,9 @@ PRESET_KEYS: dict[str, str] = {
     "noise_fallback_levels": "init 'etkdg' only: a conformer ETKDG cannot embed (strained polycycles) is sampled "
                              "from pure noise with the 'pc' sampler over this many levels from the model's "
                              "largest noise level to sigma_min (0 = drop it)",
-    "oversample": "sample ceil(oversample x n) conformers and keep the n most diverse (greedy max-min heavy-atom "
-                  "RMSD, before any relaxation); 1 = keep all",
+    "oversample": "make ceil(oversample x n) candidates and keep the n most diverse (greedy max-min heavy-atom "
+                  "RMSD): init 'etkdg' selects among the ETKDG initial guesses and samples only those, init "
+                  "'noise' samples all candidates and selects afterwards; 1 = no selection",
 }
 
 #: Named sampler settings. ``confgf`` reproduces ConfGF's position sampler (50 levels x 100 steps from

@@ -8,10 +8,10 @@ A tetrahedral centre is compared through its chiral volume: with ``n0, n1, n2`` 
 the atom's bond order (the order RDKit's CW/CCW tag refers to), the determinant of the unit vectors
 ``n_k - centre`` is positive for CCW and negative for CW (three-coordinate centres such as sulfoxides
 included); where a strained centre lies in the plane of those three neighbours, the volume of the tetrahedron
-of its four neighbours decides instead (:func:`centre_ok`). A double bond is compared through the dihedral of its two reference ("stereo") atoms: cis for Z /
-CIS, trans for E / TRANS (RDKit's legacy perception sets the reference atoms to the CIP-highest neighbours,
-so Z means the reference atoms are cis). ``tests/test_stereo.py`` checks both conventions against RDKit's own
-assignment from 3D.
+of its four neighbours decides instead (:func:`centre_ok`). A double bond is compared through the dihedral of
+its two reference ("stereo") atoms: cis for Z / CIS, trans for E / TRANS (RDKit's legacy perception sets the
+reference atoms to the CIP-highest neighbours, so Z means the reference atoms are cis).
+``tests/test_stereo.py`` checks both conventions against RDKit's own assignment from 3D.
 
 Mirroring a conformer (negating one coordinate axis) inverts every tetrahedral centre and keeps every double
 bond, so a conformer whose specified centres are *all* inverted and whose double bonds are right is repaired by
