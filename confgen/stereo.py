@@ -165,9 +165,10 @@ def centre_ok(spec: StereoSpec, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray
     The centre volume decides where it is clearly non-zero; where the centre lies within
     :data:`CENTRE_VOLUME_TOL` of the plane of its first three neighbours, the neighbour tetrahedron decides
     (and must exceed :data:`MIN_CHIRAL_VOLUME`: a flattened centre is neither). This reproduces RDKit's
-    perception from 3D (``AssignStereochemistryFrom3D``) on every DFT, ETKDG and MMFF94 conformer of the 716
-    stereo molecules of the GEOM-QM9 test split (4,540 conformers, strained polycycles included), where the
-    centre volume alone with a 0.1 margin disagreed on 92 and the tetrahedron alone on 36.
+    perception from 3D (``AssignStereochemistryFrom3D``) on every DFT, ETKDG and MMFF94 conformer of the 700
+    GEOM-QM9 test molecules with specified stereocentres (4,540 conformers, strained polycycles included;
+    ``scripts/check_stereo_rule.py``), where the centre volume alone with a 0.1 margin disagreed on 92 and the
+    tetrahedron alone on 36.
 
     Returns:
         ``(ok [K, C], inverted [K, C])``.
