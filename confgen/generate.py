@@ -47,7 +47,7 @@ from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 from confgen.data.features import featurize_mol
 from confgen.data.graph import all_pairs, collate
 from confgen.errors import ConfgenError, InputError
-from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles
+from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles, with_conformers
 from confgen.rdlog import quiet_rdkit
 from confgen.sampling import (
     SAMPLER_PRESETS,
@@ -297,12 +297,9 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
             conf.SetId(k)
             mol.AddConformer(conf, assignId=False)
         if mol.GetNumConformers() > st.n_keep:  # candidates sampled from noise were not preselected
-            confs = [Chem.Conformer(c) for c in mol.GetConformers()]
+            confs = list(mol.GetConformers())
             chosen = _diverse(st.mol, [c.GetPositions() for c in confs], st.n_keep)
-            mol.RemoveAllConformers()
-            for k, c in enumerate(chosen):
-                confs[c].SetId(k)
-                mol.AddConformer(confs[c], assignId=False)
+            mol = with_conformers(mol, [confs[c] for c in chosen])
         if relax == "mmff" and mol.GetNumConformers():
             mol = _relax_mmff(mol, st, workers, stats, sources[i])
         if mol.GetNumConformers() == 0 and st.n_keep > 0:

@@ -357,6 +357,17 @@ def atomic_write(path: str | os.PathLike, write, *, binary: bool = False) -> Non
         raise
 
 
+def with_conformers(template: Chem.Mol, conformers) -> Chem.Mol:
+    """A copy of ``template`` (its graph and properties) carrying copies of ``conformers``, ids 0..k-1."""
+    out = Chem.Mol(template)
+    out.RemoveAllConformers()
+    for k, conf in enumerate(conformers):
+        c = Chem.Conformer(conf)
+        c.SetId(k)
+        out.AddConformer(c, assignId=False)
+    return out
+
+
 def read_sdf_conformers(path: str | os.PathLike) -> list[Chem.Mol]:
     """Read an SDF written by confgen (one Mol per record, hydrogens kept)."""
     return [m for m in Chem.SDMolSupplier(str(path), removeHs=False) if m is not None]

@@ -39,6 +39,7 @@ def main() -> None:
     from confgen.data.ensembles import prune, select
     from confgen.evaluation import evaluate_ensembles, load_ensembles, rmsd_matrix
     from confgen.generate import generate_conformers
+    from confgen.io import with_conformers
 
     records, _, _ = load_ensembles(args.references, side="reference")
     records = [r for r in records if r.mol.GetNumConformers()]
@@ -92,14 +93,8 @@ def main() -> None:
                     else:
                         chosen = select(order, r, n, how, np.random.default_rng(0))
                     idx = chosen
-                out = Chem.Mol(mm)
-                out.RemoveAllConformers()
                 confs = list(mm.GetConformers())
-                for j, i in enumerate(idx):
-                    cc = Chem.Conformer(confs[i])
-                    cc.SetId(j)
-                    out.AddConformer(cc, assignId=False)
-                gens.append(out)
+                gens.append(with_conformers(mm, [confs[i] for i in idx]))
             if method == "confgen-pre":  # selected on sampled geometries, then minimised
                 from rdkit.Chem import AllChem
                 for g in gens:

@@ -30,6 +30,7 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from confgen.errors import ConfgenError, InputError
+from confgen.io import with_conformers
 
 METHODS = ("etkdg", "etkdg-mmff", "xtb")
 SELECTIONS = ("diverse", "energy", "random")
@@ -288,13 +289,9 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
     order = prune(order, rmsd, opt.rmsd_threshold)
     chosen = select(order, rmsd, opt.n_confs, opt.select, np.random.default_rng(seed))
 
-    out = Chem.Mol(template)  # MMFF typing re-perceives aromaticity in place: keep the input's chemistry
-    out.RemoveAllConformers()
     confs = list(mol.GetConformers())
-    for k, i in enumerate(chosen):
-        conf = Chem.Conformer(confs[i])
-        conf.SetId(k)
-        out.AddConformer(conf, assignId=False)
+    # MMFF typing re-perceives aromaticity in place: keep the input's chemistry
+    out = with_conformers(template, [confs[i] for i in chosen])
     if energies is not None:
         e = energies[chosen]
         rel = (e - e.min()).tolist()
