@@ -13,19 +13,14 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import AllChem
 from confgen.evaluation import load_ensembles
-from confgen.stereo import centre_ok, stereo_spec
+from confgen.stereo import centre_ok, chiral_volumes, stereo_spec, tetrahedron_volumes
 from confgen.rdlog import quiet_rdkit
 QM9 = Path(__file__).resolve().parents[2] / "shared" / "data" / "qm9" / "geom_qm9_test_matched_qm9_dft_geometry.csv"
 recs, _, _ = load_ensembles(QM9, side="reference")
 
 def vols(sp, pos, kind):
-    nb = sp.neighbors
-    if kind == "center":
-        v = pos[nb[:, :3]] - pos[sp.centers][:, None]
-    else:
-        v = pos[nb[:, :3]] - pos[nb[:, 3]][:, None]
-    v = v / np.linalg.norm(v, axis=-1, keepdims=True)
-    return np.linalg.det(v) * sp.signs
+    f = chiral_volumes if kind == "center" else tetrahedron_volumes
+    return f(sp, pos)[0] * sp.signs
 
 def rule(sp, pos, name):
     c = vols(sp, pos, "center"); t = vols(sp, pos, "tet")
