@@ -130,27 +130,63 @@ def read_inputs(path: str | os.PathLike, *, errors: list | None = None,
     Raises:
         ConfgenError: the file is missing, unreadable, empty or has no ``smiles`` column (CSV).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ConfgenError(f"input file {path} does not exist")
-    fmt = input_format(path)
-    reader = {"smi": _iter_smi, "csv": _iter_csv, "sdf": _iter_sdf}[fmt]
     records: list[InputRecord] = []
-    n_seen = 0
-    for item in reader(path, max_heavy_atoms=max_heavy_atoms):
-        n_seen += 1
+    for item in iter_inputs(path, max_heavy_atoms=max_heavy_atoms):
         if isinstance(item, InputError):
             if errors is None:
                 raise item
             errors.append(item)
         else:
             records.append(item)
-    if n_seen == 0:
-        raise ConfgenError(f"{path}: no molecules in the file")
     return records
 
 
-def _iter_smi(path: Path, max_heavy_atoms: int) -> Iterator[InputRecord | InputError]:
+def iter_inputs(path: str | os.PathLike, *, start: int = 0, stop: int | None = None,
+                max_heavy_atoms: int = MAX_HEAVY_ATOMS) -> Iterator[InputRecord | InputError]:
+    """Stream the records of a .smi/.txt/.csv/.sdf file whose index is in ``[start, stop)``, in input order: an
+    :class:`InputRecord` for each usable one, an :class:`InputError` for each other. Records outside the window
+    are skipped unparsed (SMILES and CSV inputs), so a shard of a large library reads its slice cheaply.
+
+    Raises:
+        ConfgenError: the file is missing, unreadable, empty or has no ``smiles`` column (CSV).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfgenError(f"input file {path} does not exist")
+    reader = {"smi": _iter_smi, "csv": _iter_csv, "sdf": _iter_sdf}[input_format(path)]
+
+    def outside(index: int) -> bool:
+        return index < start or (stop is not None and index >= stop)
+
+    n_seen = 0
+    for item in reader(path, max_heavy_atoms=max_heavy_atoms, skip=outside):
+        n_seen += 1
+        if not isinstance(item, int):
+            yield item
+        elif stop is not None and item >= stop:
+            return
+    if n_seen == 0:
+        raise ConfgenError(f"{path}: no molecules in the file")
+
+
+def count_inputs(path: str | os.PathLike) -> int:
+    """Number of molecule records of an input file (failed ones included; the index range of
+    :func:`iter_inputs`). SMILES and CSV records are counted without parsing them.
+
+    Raises:
+        ConfgenError: as :func:`iter_inputs`, including for a file without molecules.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfgenError(f"input file {path} does not exist")
+    reader = {"smi": _iter_smi, "csv": _iter_csv, "sdf": _iter_sdf}[input_format(path)]
+    n = sum(1 for _ in reader(path, max_heavy_atoms=MAX_HEAVY_ATOMS, skip=lambda i: True))
+    if n == 0:
+        raise ConfgenError(f"{path}: no molecules in the file")
+    return n
+
+
+def _iter_smi(path: Path, max_heavy_atoms: int, skip=None) -> Iterator[InputRecord | InputError | int]:
     index = 0
     first = True
     with _open_text(path) as fh:
@@ -170,6 +206,10 @@ def _iter_smi(path: Path, max_heavy_atoms: int) -> Iterator[InputRecord | InputE
                 rest.append(tok)
             name = " ".join(rest)
             source = f"{path.name}:{lineno}"
+            if skip is not None and skip(index):  # outside the window: the index only
+                yield index
+                index += 1
+                continue
             try:
                 mol = mol_from_smiles(smiles, source=source, max_heavy_atoms=max_heavy_atoms)
                 yield InputRecord(index=index, smiles=smiles, name=name or f"mol{index}", mol=mol, source=source)
@@ -178,7 +218,7 @@ def _iter_smi(path: Path, max_heavy_atoms: int) -> Iterator[InputRecord | InputE
             index += 1
 
 
-def _iter_csv(path: Path, max_heavy_atoms: int) -> Iterator[InputRecord | InputError]:
+def _iter_csv(path: Path, max_heavy_atoms: int, skip=None) -> Iterator[InputRecord | InputError | int]:
     with _open_text(path) as fh:
         reader = csv.reader(fh)
         try:
@@ -198,6 +238,10 @@ def _iter_csv(path: Path, max_heavy_atoms: int) -> Iterator[InputRecord | InputE
                 if not row or all(not c.strip() for c in row):
                     continue
                 source = f"{path.name}:{lineno}"
+                if skip is not None and skip(index):  # outside the window: the index only
+                    yield index
+                    index += 1
+                    continue
                 smiles = row[i_smi].strip() if i_smi < len(row) else ""
                 name = row[i_name].strip() if i_name is not None and i_name < len(row) else ""
                 try:
@@ -222,11 +266,14 @@ def _iter_csv(path: Path, max_heavy_atoms: int) -> Iterator[InputRecord | InputE
             raise ConfgenError(f"{path}:{reader.line_num}: not a readable CSV file ({exc})") from None
 
 
-def _iter_sdf(path: Path, max_heavy_atoms: int) -> Iterator[InputRecord | InputError]:
+def _iter_sdf(path: Path, max_heavy_atoms: int, skip=None) -> Iterator[InputRecord | InputError | int]:
     with quiet_rdkit():
         supplier = Chem.ForwardSDMolSupplier(str(path), removeHs=False, sanitize=True)
         for index, mol in enumerate(supplier):
             source = f"{path.name}:record {index + 1}"
+            if skip is not None and skip(index):  # outside the window: the index only
+                yield index
+                continue
             if mol is None:
                 yield InputError("unreadable SDF record (RDKit cannot parse it)", source=source)
                 continue
@@ -277,7 +324,6 @@ class AtomicSDFWriter:
         self.num_written = 0
         self._tmp: str | None = None
         self._fh = None
-        self._writer: Chem.SDWriter | None = None
 
     def __enter__(self) -> "AtomicSDFWriter":
         directory = self.path.parent if str(self.path.parent) else Path(".")
@@ -285,7 +331,6 @@ class AtomicSDFWriter:
             raise ConfgenError(f"output directory {directory} does not exist")
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
         self._fh = os.fdopen(fd, "w")
-        self._writer = Chem.SDWriter(self._fh)
         return self
 
     def write_conformers(self, mol: Chem.Mol, *, name: str, smiles: str, index: int,
@@ -300,32 +345,46 @@ class AtomicSDFWriter:
             energies: per-conformer MMFF energies (:data:`PROP_MMFF_ENERGY`); ``None``: each conformer's own
                 :data:`PROP_MMFF_ENERGY` property where it has one.
         """
-        out = Chem.Mol(mol)
-        out.SetProp("_Name", name)
-        out.SetProp(PROP_SMILES, smiles)
-        out.SetIntProp(PROP_INDEX, int(index))
-        if out.HasProp(PROP_MMFF_ENERGY):
-            out.ClearProp(PROP_MMFF_ENERGY)
-        for k, conf in enumerate(out.GetConformers()):
-            out.SetIntProp(PROP_CONF_ID, k)
-            energy = energies[k] if energies is not None else (
-                conf.GetDoubleProp(PROP_MMFF_ENERGY) if conf.HasProp(PROP_MMFF_ENERGY) else None)
-            if energy is not None:
-                out.SetDoubleProp(PROP_MMFF_ENERGY, float(energy))
-            elif out.HasProp(PROP_MMFF_ENERGY):
-                out.ClearProp(PROP_MMFF_ENERGY)
-            self._writer.write(out, confId=conf.GetId())
-            self.num_written += 1
+        records = conformer_records(mol, name=name, smiles=smiles, index=index, energies=energies)
+        self._fh.write("".join(records))
+        self.num_written += len(records)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            self._writer.close()
             self._fh.close()
         finally:
             if exc_type is None:
                 _publish(self._tmp, self.path)
             elif os.path.exists(self._tmp):
                 os.unlink(self._tmp)
+
+
+def conformer_records(mol: Chem.Mol, *, name: str, smiles: str, index: int,
+                      energies: list[float] | None = None) -> list[str]:
+    """The SDF records of every conformer of ``mol`` (one string each), as :class:`AtomicSDFWriter` writes them:
+    title ``name``, the confgen properties.
+
+    A record does not depend on its position in the file (no running ``(n)`` number after the property names),
+    so an output assembled from chunks computed elsewhere, or from the concatenated outputs of shards, is byte for
+    byte the output of one run.
+    """
+    out = Chem.Mol(mol)
+    out.SetProp("_Name", name)
+    out.SetProp(PROP_SMILES, smiles)
+    out.SetIntProp(PROP_INDEX, int(index))
+    if out.HasProp(PROP_MMFF_ENERGY):
+        out.ClearProp(PROP_MMFF_ENERGY)
+    texts = []
+    for k, conf in enumerate(out.GetConformers()):
+        out.SetIntProp(PROP_CONF_ID, k)
+        energy = energies[k] if energies is not None else (
+            conf.GetDoubleProp(PROP_MMFF_ENERGY) if conf.HasProp(PROP_MMFF_ENERGY) else None)
+        if energy is not None:
+            out.SetDoubleProp(PROP_MMFF_ENERGY, float(energy))
+        elif out.HasProp(PROP_MMFF_ENERGY):
+            out.ClearProp(PROP_MMFF_ENERGY)
+        texts.append(Chem.SDWriter.GetText(out, confId=conf.GetId()))
+    return texts
 
 
 def _publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:

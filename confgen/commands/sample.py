@@ -7,9 +7,6 @@ import sys
 
 from confgen.errors import ConfgenError
 
-#: molecules handed to the generator at a time (conformers of several molecules share each forward pass)
-MOLECULES_PER_ROUND = 256
-
 
 def add_arguments(parser) -> None:
     from confgen.generate import DEFAULT_BATCH_SIZE, RELAX_CHOICES
@@ -35,30 +32,31 @@ def add_arguments(parser) -> None:
                         help=f"conformers per forward pass (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default: cpu)")
     parser.add_argument("--workers", type=int, default=0,
-                        help="CPU threads for the network, RDKit embedding and MMFF (default 0: all cores)")
+                        help="worker processes, one CPU core each (default 0: one per core; with --device cuda: 1 "
+                             "worker using every core for RDKit)")
     parser.add_argument("--relax", default="mmff", choices=RELAX_CHOICES,
                         help="post-processing: mmff (default: MMFF94 minimisation, energy in confgen_mmff_energy; a "
                              "conformer whose stereo it would change is written unrelaxed), or none (the score "
                              "model's conformers as sampled)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _num_confs(args, record) -> int:
-    if args.num_confs is not None:
-        return args.num_confs
-    if args.num_confs_factor is not None:
-        if record.num_confs is None:
-            raise ValueError("--num-confs-factor needs an n_conformers value for every molecule")
-        return int(round(args.num_confs_factor * record.num_confs))
-    return record.num_confs if record.num_confs is not None else 10
+    library = parser.add_argument_group("large libraries (see docs: resumable, sharded, distributed)")
+    library.add_argument("--resume", action="store_true",
+                         help="continue the interrupted run that wrote OUT (same input, options and seed: checked); "
+                              "the output is written chunk by chunk, its progress in OUT.resume.json")
+    library.add_argument("--shard", default=None, metavar="K/N",
+                         help="process only the K-th of N contiguous slices of the input (job arrays); "
+                              "'cat' of the N outputs in order is the output of the whole input")
+    library.add_argument("--chunk-size", type=int, default=None, metavar="M",
+                         help="input molecules per chunk: the unit of work and of an atomic append (default 32)")
+    library.add_argument("--backend", default="local", choices=("local", "dask"),
+                         help="local worker processes (default) or a Dask cluster (optional extra confgen[dask])")
+    library.add_argument("--scheduler", default=None, metavar="ADDRESS|FILE",
+                         help="--backend dask: scheduler address (tcp://host:8786) or scheduler file (default: a "
+                              "local cluster of --workers processes)")
 
 
 def run(args) -> int:
-    import torch
-
-    from confgen.errors import InputError
-    from confgen.generate import GenerationStats, generate_conformers, _resolve_device
-    from confgen.io import AtomicSDFWriter, read_inputs
+    from confgen.library import DEFAULT_CHUNK_SIZE, RunOptions, parse_shard, sample_library
     from confgen.sampling import parse_overrides, resolve_preset
 
     if args.num_confs is not None and args.num_confs < 1:
@@ -68,62 +66,46 @@ def run(args) -> int:
     if args.batch_size < 1:
         raise ConfgenError("--batch-size must be at least 1")
     if args.workers < 0:
-        raise ConfgenError("--workers must be 0 (all cores) or more")
+        raise ConfgenError("--workers must be 0 (one per core) or more")
     overrides = parse_overrides(args.preset_override)
     resolve_preset(args.preset, overrides)  # fail early on a bad override
-    device = _resolve_device(args.device)
-    workers = args.workers or (os.cpu_count() or 1)
-    if device.type == "cpu":
-        torch.set_num_threads(workers)
+    shard = parse_shard(args.shard) if args.shard else (1, 1)
+    cores = os.cpu_count() or 1
+    gpu = args.device.startswith("cuda")
+    if gpu:
+        from confgen.generate import _resolve_device
 
-    errors: list[InputError] = []
-    records = read_inputs(args.input, errors=errors)
-    for exc in errors:
-        print(f"confgen sample: error: {exc}", file=sys.stderr)
-    n_failed = len(errors)
-
-    counts, usable = [], []
-    for rec in records:
-        try:
-            counts.append(_num_confs(args, rec))
-            usable.append(rec)
-        except ValueError as exc:
-            print(f"confgen sample: error: {InputError(str(exc), source=rec.source, smiles=rec.smiles)}",
-                  file=sys.stderr)
-            n_failed += 1
-
-    from confgen.generate import _resolve_model
-
-    model = _resolve_model(args.model, device) if usable else None
-    stats = GenerationStats(seed=args.seed)
+        _resolve_device(args.device)
+    workers = args.workers or (1 if gpu else cores)
+    threads = max(1, cores // workers) if gpu else 1
     seed = args.seed
     if seed is None:
         import secrets
 
         seed = secrets.randbits(31)
         print(f"confgen sample: random seed {seed} (pass --seed {seed} to reproduce)", file=sys.stderr)
+    options = RunOptions(seed=seed, num_confs=args.num_confs, num_confs_factor=args.num_confs_factor,
+                         model=args.model, preset=args.preset, preset_overrides=overrides, relax=args.relax,
+                         batch_size=args.batch_size, device=args.device)
+    report = sample_library(args.input, args.output, options, shard=shard,
+                            chunk_size=args.chunk_size or DEFAULT_CHUNK_SIZE, workers=workers, threads=threads,
+                            backend=args.backend, scheduler=args.scheduler, resume=args.resume,
+                            progress=not args.no_progress, log=lambda line: print(f"confgen sample: {line}",
+                                                                                   file=sys.stderr))
+    if report.signal is not None:
+        print(f"confgen sample: interrupted ({signal_name(report.signal)}): {args.output} holds the molecules of "
+              f"input records {report.start} to {report.next_index - 1}; continue with --resume", file=sys.stderr)
+        return report.exit_code
+    from confgen.generate import GenerationStats
 
-    with AtomicSDFWriter(args.output) as writer:
-        for start in range(0, len(usable), MOLECULES_PER_ROUND):
-            part = usable[start:start + MOLECULES_PER_ROUND]
-            gen_errors: list[InputError] = []
-            mols = generate_conformers(
-                [r.mol for r in part], counts[start:start + len(part)], model=model, preset=args.preset,
-                preset_overrides=overrides, seed=seed, batch_size=args.batch_size, device=device,
-                relax=args.relax, progress=not args.no_progress, errors=gen_errors, workers=workers, stats=stats,
-                ids=[r.index for r in part], sources=[r.source for r in part])
-            for exc in gen_errors:
-                print(f"confgen sample: error: {exc}", file=sys.stderr)
-            n_failed += len(gen_errors)
-            for rec, mol in zip(part, mols):
-                if mol is None:
-                    continue
-                writer.write_conformers(mol, name=rec.name, smiles=rec.smiles, index=rec.index)
-        n_written = writer.num_written
+    stats = GenerationStats(**report.counters)
+    resumed = f" (resumed at input record {report.resumed_from})" if args.resume else ""
+    print(f"confgen sample: wrote {report.conformers} conformers of {report.molecules} molecules to {args.output}"
+          f"{resumed} ({report.failed} input(s) failed; {stats.repairs()})", file=sys.stderr)
+    return report.exit_code
 
-    for note in stats.warnings:
-        print(f"confgen sample: warning: {note}", file=sys.stderr)
-    n_mols = len(usable) - stats.failed_molecules
-    print(f"confgen sample: wrote {n_written} conformers of {n_mols} molecules to {args.output} "
-          f"({n_failed} input(s) failed; {stats.repairs()})", file=sys.stderr)
-    return 1 if n_failed else 0
+
+def signal_name(signum: int) -> str:
+    import signal
+
+    return signal.Signals(signum).name
