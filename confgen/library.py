@@ -307,6 +307,11 @@ class _LocalPool:
             proc.kill()
         for proc in set(multiprocessing.active_children()) - self._before:
             proc.join(timeout=5)
+        self._pool.shutdown(wait=True)  # the pool's manager thread sees the dead workers and frees its queues
+        self._pool = None
+        import gc
+
+        gc.collect()  # finalise the pool's queues now (else the resource tracker warns about their semaphores)
 
 
 class _DaskPool:

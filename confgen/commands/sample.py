@@ -93,8 +93,10 @@ def run(args) -> int:
                             progress=not args.no_progress, log=lambda line: print(f"confgen sample: {line}",
                                                                                    file=sys.stderr))
     if report.signal is not None:
-        print(f"confgen sample: interrupted ({signal_name(report.signal)}): {args.output} holds the molecules of "
-              f"input records {report.start} to {report.next_index - 1}; continue with --resume", file=sys.stderr)
+        held = (f"the molecules of input records {report.start} to {report.next_index - 1}"
+                if report.next_index > report.start else "no molecule yet")
+        print(f"confgen sample: interrupted ({signal_name(report.signal)}): {args.output} holds {held}; continue "
+              "with --resume", file=sys.stderr)
         return report.exit_code
     from confgen.generate import GenerationStats
 
