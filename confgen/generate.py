@@ -44,6 +44,7 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 
+from confgen.batching import BatchPacker, is_out_of_memory, sample_cost
 from confgen.data.features import featurize_mol
 from confgen.data.graph import all_pairs, collate
 from confgen.errors import ConfgenError, InputError
@@ -150,6 +151,7 @@ class _MolState:
     attempts: dict = field(default_factory=dict)  # slot -> samples taken
     blowups: dict = field(default_factory=dict)  # slot -> blow-ups so far
     from_noise: set = field(default_factory=set)  # slots that ETKDG could not embed: sampled from noise
+    too_large: bool = False  # one conformer alone ran out of accelerator memory: the molecule is skipped
 
 
 def _prepare(mol: Chem.Mol, n: int, uid: int, source: str, oversample: float = 1.0) -> _MolState:
@@ -230,7 +232,8 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
         model: a ScoreModel, a checkpoint path, or ``None`` for the shipped default model.
         preset: sampler preset name or dict (see :func:`confgen.sampling.resolve_preset`); ``None`` = default.
         seed: random seed (``None`` = a fresh random seed, reported in ``stats.seed``).
-        batch_size: conformers per forward pass.
+        batch_size: conformers per forward pass (on a GPU: sorted by size, and fewer where memory runs out, see
+            :mod:`confgen.batching`; a molecule whose one conformer does not fit is reported and skipped).
         device: torch device.
         relax: ``"mmff"`` (MMFF94 minimisation; energy in conformer property ``confgen_mmff_energy``; a
             conformer whose stereo it would change is returned unrelaxed) or ``"none"``.
@@ -302,6 +305,15 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
             mol = with_conformers(mol, [confs[c] for c in chosen])
         if relax == "mmff" and mol.GetNumConformers():
             mol = _relax_mmff(mol, st, workers, stats, sources[i])
+        if st.too_large:
+            exc = InputError(f"too large for the {dev.type} memory ({mol.GetNumAtoms()} atoms: one conformer alone "
+                             "does not fit); skipped", source=sources[i], smiles=Chem.MolToSmiles(Chem.RemoveHs(st.mol)))
+            if errors is None:
+                raise exc
+            errors.append(exc)
+            out.append(None)
+            stats.failed_molecules += 1
+            continue
         if mol.GetNumConformers() == 0 and st.n_keep > 0:
             exc = InputError(f"no conformer passed the checks after {params['max_retries']} retries",
                              source=sources[i], smiles=Chem.MolToSmiles(Chem.RemoveHs(st.mol)))
@@ -336,8 +348,10 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
     total = len(pending)
     bar = tqdm(total=total, disable=not progress, unit="conf", desc="sampling", leave=False)
     round_ = 0
+    packer = BatchPacker(batch_size, by_size=device.type == "cuda")
     try:
         while pending:
+            pending = [(k, j) for k, j in pending if not states[k].too_large]
             inits: dict[int, dict[int, np.ndarray]] = {}
             from_noise: list[tuple[int, int]] = []
             if params["init"] == "etkdg":
@@ -381,14 +395,33 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
             retry: list[tuple[int, int]] = []
             groups = ((pending, params, sigmas, evals), (from_noise, fb_params, fb_sigmas, fb_evals))
             for todo, p_, sig_, ev_ in groups:
-                for start in range(0, len(todo), batch_size):
-                    chunk = todo[start:start + batch_size]
-                    again = _sample_chunk(chunk, states, inits, model=model, params=p_, sigmas=sig_,
-                                          seed=seed, device=device, dtype=dtype, use_pairs=use_pairs, stats=stats,
-                                          evals=ev_)
+                queue, costs = packer.order(todo, [sample_cost(states[k].graph.num_nodes) for k, _ in todo])
+                while queue:
+                    n = packer.take(costs)
+                    chunk = queue[:n]
+                    try:
+                        again = _sample_chunk(chunk, states, inits, model=model, params=p_, sigmas=sig_,
+                                              seed=seed, device=device, dtype=dtype, use_pairs=use_pairs,
+                                              stats=stats, evals=ev_)
+                    except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
+                        if not is_out_of_memory(exc):
+                            raise
+                        if device.type == "cuda":
+                            torch.cuda.empty_cache()
+                        if n > 1:  # retry with smaller batches
+                            packer.shrink(sum(costs[:n]))
+                            continue
+                        big = chunk[0][0]  # one conformer alone does not fit: skip the molecule
+                        states[big].too_large = True
+                        keep = [i for i, (k, _) in enumerate(queue) if k != big]
+                        bar.update(len(queue) - len(keep))
+                        queue, costs = [queue[i] for i in keep], [costs[i] for i in keep]
+                        continue
+                    queue, costs = queue[n:], costs[n:]
                     retry += again
                     bar.update(len(chunk) - len(again))
             pending = []
+            retry = [(k, j) for k, j in retry if not states[k].too_large]
             for k, j in retry:
                 st = states[k]
                 if st.attempts[j] > params["max_retries"]:

@@ -41,7 +41,7 @@ import sys
 import threading
 import time
 from concurrent import futures as cf
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -68,7 +68,8 @@ class RunOptions:
     """What decides the coordinates of a run (recorded in the progress file and checked on resume).
 
     Attributes:
-        seed: random seed (per molecule: combined with each record's input index).
+        seed: random seed (per molecule: combined with each record's input index); ``None``: the seed of the run
+            being resumed, else a random one (logged).
         num_confs: conformers per molecule; ``None``: a CSV's ``n_conformers`` (x ``num_confs_factor``), else 10.
         num_confs_factor: CSV input: ``num_confs_factor`` x ``n_conformers`` conformers per molecule.
         model: checkpoint path, ``None`` = the shipped default model.
@@ -79,7 +80,7 @@ class RunOptions:
         device: torch device of the workers.
     """
 
-    seed: int
+    seed: int | None = None
     num_confs: int | None = None
     num_confs_factor: float | None = None
     model: str | None = None
@@ -467,8 +468,16 @@ def sample_library(input_path: str | os.PathLike, output: str | os.PathLike, opt
         raise ConfgenError(f"output directory {directory} does not exist")
     total = count_inputs(input_path)
     lo, hi = shard_range(total, shard)
-    fingerprint = _fingerprint(input_path, options, shard, total)
     state_path = progress_path(output)
+    if options.seed is None:
+        seed = _load_state(state_path)["run"]["seed"] if resume and state_path.exists() else None
+        if seed is None:
+            import secrets
+
+            seed = secrets.randbits(31)
+            log(f"random seed {seed} (pass --seed {seed} to reproduce)")
+        options = replace(options, seed=seed)
+    fingerprint = _fingerprint(input_path, options, shard, total)
     totals = {"conformers": 0, "molecules": 0, "failed": 0, "counters": {k: 0 for k in _COUNTERS}}
 
     with _Signals() as signals:

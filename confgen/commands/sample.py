@@ -27,7 +27,7 @@ def add_arguments(parser) -> None:
                         help="change one sampler parameter of the preset (repeatable), e.g. steps_per_level=5")
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed; the same seed and device give the same coordinates (default: random, "
-                             "printed)")
+                             "printed; with --resume: the interrupted run's)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"conformers per forward pass (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default: cpu)")
@@ -78,13 +78,7 @@ def run(args) -> int:
         _resolve_device(args.device)
     workers = args.workers or (1 if gpu else cores)
     threads = max(1, cores // workers) if gpu else 1
-    seed = args.seed
-    if seed is None:
-        import secrets
-
-        seed = secrets.randbits(31)
-        print(f"confgen sample: random seed {seed} (pass --seed {seed} to reproduce)", file=sys.stderr)
-    options = RunOptions(seed=seed, num_confs=args.num_confs, num_confs_factor=args.num_confs_factor,
+    options = RunOptions(seed=args.seed, num_confs=args.num_confs, num_confs_factor=args.num_confs_factor,
                          model=args.model, preset=args.preset, preset_overrides=overrides, relax=args.relax,
                          batch_size=args.batch_size, device=args.device)
     report = sample_library(args.input, args.output, options, shard=shard,
