@@ -78,7 +78,7 @@ def test_out_of_memory_shrinks_batches_and_skips_a_molecule_too_large_for_any(sh
     biggest = int(np.argmax(sizes))
     limited = MemoryLimited(model, limit=sample_cost(sorted(sizes)[-2]))
     errors = []
-    out = generate_conformers(mols, 2, model=limited, errors=errors, **kw)
+    out = generate_conformers(mols, 2, model=limited, errors=errors, sources=[r.source for r in records], **kw)
     assert out[biggest] is None and len(errors) == 1
     assert "too large for the cpu memory" in str(errors[0]) and str(errors[0]).startswith(records[biggest].source)
     assert all(m is not None and m.GetNumConformers() == 2 for i, m in enumerate(out) if i != biggest)
