@@ -57,7 +57,7 @@ class _TreeMemory(threading.Thread):
 
     def __init__(self, pid: int):
         super().__init__(daemon=True)
-        self.pid, self.peak_total, self.peak_each, self._stop = pid, 0, 0, threading.Event()
+        self.pid, self.peak_total, self.peak_each, self._done = pid, 0, 0, threading.Event()
 
     def run(self):
         import psutil
@@ -66,7 +66,7 @@ class _TreeMemory(threading.Thread):
             root = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
             return
-        while not self._stop.is_set():
+        while not self._done.is_set():
             try:
                 procs = [root] + root.children(recursive=True)
                 rss = []
@@ -82,7 +82,7 @@ class _TreeMemory(threading.Thread):
             time.sleep(0.5)
 
     def stop(self):
-        self._stop.set()
+        self._done.set()
         self.join()
 
 
