@@ -234,6 +234,16 @@ def _init_local_worker(threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
+    _thread_lock_for_tqdm()
+
+
+def _thread_lock_for_tqdm() -> None:
+    """tqdm's default lock is a multiprocessing semaphore registered with the resource tracker: a worker killed
+    mid-run would leave it "leaked" (a warning at exit). Workers draw no bars: a thread lock does."""
+    from tqdm import tqdm
+
+    if not isinstance(getattr(tqdm, "_lock", None), type(threading.RLock())):
+        tqdm.set_lock(threading.RLock())
 
 
 def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResult:
@@ -254,6 +264,7 @@ def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResul
     t0 = time.perf_counter()
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
+    _thread_lock_for_tqdm()
     stats = GenerationStats()
     gen_errors: list[InputError] = []
     mols = []
@@ -309,10 +320,6 @@ class _LocalPool:
         for proc in set(multiprocessing.active_children()) - self._before:
             proc.join(timeout=5)
         self._pool.shutdown(wait=True)  # the pool's manager thread sees the dead workers and frees its queues
-        self._pool = None
-        import gc
-
-        gc.collect()  # finalise the pool's queues now (else the resource tracker warns about their semaphores)
 
 
 class _DaskPool:
