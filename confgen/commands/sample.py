@@ -92,6 +92,8 @@ def run(args) -> int:
         print(f"confgen sample: interrupted ({signal_name(report.signal)}): {args.output} holds {held}; continue "
               "with --resume", file=sys.stderr)
         return report.exit_code
+    if args.resume and report.resumed_from >= report.stop and not report.counters:
+        return 0  # the output was complete: nothing to do (said in the library's note)
     from confgen.generate import GenerationStats
 
     stats = GenerationStats(**report.counters)
