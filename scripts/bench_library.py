@@ -148,15 +148,19 @@ def target(args) -> dict:
     return res
 
 
-def _api_run(inp: Path, out: Path, *, num_confs: int, workers: int, backend: str = "local") -> dict:
-    from confgen.library import RunOptions, sample_library
+def _api_run(inp: Path, out: Path, *, num_confs: int, workers: int, backend: str = "local",
+             resume: bool = False) -> dict:
+    from confgen.library import RunOptions, progress_path, sample_library
 
-    out.unlink(missing_ok=True)
+    if not resume:
+        out.unlink(missing_ok=True)
+        progress_path(out).unlink(missing_ok=True)
     t0 = time.perf_counter()
     rep = sample_library(inp, out, RunOptions(seed=1, num_confs=num_confs), workers=workers, backend=backend,
-                         log=lambda line: None)
+                         log=lambda line: None, resume=resume)
     wall = time.perf_counter() - t0
-    return {"backend": backend, "workers": workers, "molecules": rep.molecules, "conformers": rep.conformers,
+    return {"backend": backend, "workers": workers, "complete": rep.complete, "resumed_from": rep.resumed_from,
+            "stopped_at": rep.next_index, "molecules": rep.molecules, "conformers": rep.conformers,
             "seconds_total": round(wall, 1), "seconds_sampling": round(rep.seconds, 1),
             "conformers_per_s": round(rep.conformers / wall, 2),
             "peak_rss_per_worker_mb": sorted(round(w["peak_rss_mb"]) for w in rep.workers.values()),
@@ -188,9 +192,11 @@ def memory(args) -> dict:
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     res: dict = {"num_confs": 1, "workers": args.workers, "load_before": os.getloadavg()}
+    if args.deadline_s:  # stop gracefully (as SIGTERM from a scheduler does): partial numbers, resumable
+        threading.Timer(args.deadline_s, os.kill, (os.getpid(), signal.SIGTERM)).start()
     for n in (int(x) for x in args.memory_sizes.split(",")):
         inp = _prefix(Path(args.input), n, work)
-        r = _api_run(inp, work / f"mem{n}.sdf", num_confs=1, workers=args.workers)
+        r = _api_run(inp, work / f"mem{n}.sdf", num_confs=1, workers=args.workers, resume=args.resume)
         r["driver_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         res[str(n)] = r
     res["load_after"] = os.getloadavg()
@@ -206,6 +212,8 @@ def main() -> None:
     parser.add_argument("--memory-sizes", default="1000,10000")
     parser.add_argument("--work-dir", default="/tmp/confgen-bench-library")
     parser.add_argument("--json", default=None)
+    parser.add_argument("--resume", action="store_true", help="memory: continue an interrupted run")
+    parser.add_argument("--deadline-s", type=float, default=None, help="memory: SIGTERM after this many seconds")
     args = parser.parse_args()
     res = {"target": target, "speed": speed, "memory": memory}[args.what](args)
     text = json.dumps(res, indent=1)
