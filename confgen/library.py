@@ -227,14 +227,27 @@ def _worker_model(model: str | None, device: str):
     return _MODELS[key]
 
 
-def _init_local_worker(threads: int) -> None:
-    """Local pool workers leave Ctrl-C to the driver (which kills them); one core each."""
+def _init_local_worker(threads: int, driver: int) -> None:
+    """Local pool workers leave Ctrl-C to the driver (which kills them), use one core each, and exit when the
+    driver process ``driver`` is gone (SIGKILLed: nothing else would end them)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     import torch
 
     torch.set_num_threads(threads)
     _thread_lock_for_tqdm()
+    threading.Thread(target=_exit_with, args=(driver,), daemon=True, name="confgen-driver-watch").start()
+
+
+def _exit_with(pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # a process of another user took the id: ours is gone
+            os._exit(1)
 
 
 def _thread_lock_for_tqdm() -> None:
@@ -301,7 +314,7 @@ class _LocalPool:
         self.size = workers
         self.threads = threads
         self._pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_local_worker,
-                                            initargs=(threads,))
+                                            initargs=(threads, os.getpid()))
 
     def submit(self, chunk: Chunk, options: RunOptions):
         return self._pool.submit(run_chunk, chunk, options, self.threads)
