@@ -29,7 +29,8 @@ def add_arguments(parser) -> None:
                         help="random seed; the same seed and device give the same coordinates (default: random, "
                              "printed; with --resume: the interrupted run's)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"conformers per forward pass (default: {DEFAULT_BATCH_SIZE})")
+                        help=f"conformers per forward pass (default: {DEFAULT_BATCH_SIZE}; on cuda the most per pass, "
+                             "packed by size, fewer where GPU memory runs out)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default: cpu)")
     parser.add_argument("--workers", type=int, default=0,
                         help="worker processes, one CPU core each (default 0: one per core; with --device cuda: 1 "
@@ -39,7 +40,7 @@ def add_arguments(parser) -> None:
                              "conformer whose stereo it would change is written unrelaxed), or none (the score "
                              "model's conformers as sampled)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    library = parser.add_argument_group("large libraries (see docs: resumable, sharded, distributed)")
+    library = parser.add_argument_group("large libraries (README: resumable, sharded, distributed)")
     library.add_argument("--resume", action="store_true",
                          help="continue the interrupted run that wrote OUT (same input, options and seed: checked); "
                               "the output is written chunk by chunk, its progress in OUT.resume.json")
