@@ -340,10 +340,7 @@ class _DaskPool:
     (an address such as ``tcp://host:8786``, or a scheduler file)."""
 
     def __init__(self, workers: int, threads: int, scheduler: str | None):
-        try:
-            import distributed
-        except ImportError:
-            raise ConfgenError("--backend dask needs Dask: pip install 'confgen[dask]' (dask[distributed])") from None
+        distributed = _require_dask()
         import logging
 
         self._distributed = distributed
@@ -376,6 +373,14 @@ class _DaskPool:
         finally:
             if self._cluster is not None:
                 self._cluster.close()
+
+
+def _require_dask():
+    try:
+        import distributed
+    except ImportError:
+        raise ConfgenError("--backend dask needs Dask: pip install 'confgen[dask]' (dask[distributed])") from None
+    return distributed
 
 
 # --------------------------------------------------------------------------------------------- driver
@@ -483,6 +488,8 @@ def sample_library(input_path: str | os.PathLike, output: str | os.PathLike, opt
         raise ConfgenError("workers must be at least 1")
     if backend not in BACKENDS:
         raise ConfgenError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    if backend == "dask":
+        _require_dask()  # before anything is written
     directory = output.parent if str(output.parent) else Path(".")
     if not directory.is_dir():
         raise ConfgenError(f"output directory {directory} does not exist")

@@ -85,6 +85,21 @@ def test_input_windows_and_counting(library):
             parse_shard(bad)
 
 
+def test_cli_bad_shard_and_missing_extra_are_one_line(library, tmp_path, capsys, monkeypatch):
+    from confgen.cli import main
+
+    out = tmp_path / "out.sdf"
+    assert main(["sample", str(library), "-o", str(out), "--shard", "5/4", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--shard '5/4'" in err and not out.exists()
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if the dask extra were not installed
+    code = main(["sample", str(library), "-o", str(out), "--backend", "dask", "--seed", "1", "--no-progress",
+                 "--model", tiny_checkpoint(), *TINY_ARGS])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "pip install 'confgen[dask]'" in err
+    assert sorted(os.listdir(tmp_path)) == []  # nothing written
+
+
 def test_chunks_workers_and_shards_give_the_file_of_one_run(library, reference, tmp_path):
     log = []
     whole = tmp_path / "whole.sdf"
