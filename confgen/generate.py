@@ -48,6 +48,7 @@ from confgen.data.features import featurize_mol
 from confgen.data.graph import all_pairs, collate
 from confgen.errors import ConfgenError, InputError
 from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles, with_conformers
+from confgen.options import DEFAULT_BATCH_SIZE, RELAX_CHOICES
 from confgen.rdlog import quiet_rdkit
 from confgen.sampling import (
     SAMPLER_PRESETS,
@@ -64,12 +65,9 @@ from confgen.validity import GeometryBounds, geometry_bounds, within_bounds
 
 __all__ = ["SAMPLER_PRESETS", "DEFAULT_BATCH_SIZE", "GenerationStats", "generate_conformers", "generate"]
 
-#: conformers per forward pass
-DEFAULT_BATCH_SIZE = 64
 #: bonds longer than this factor x (sum of covalent radii), or shorter than BOND_MIN_FACTOR x, are broken
 BOND_MAX_FACTOR = 1.6
 BOND_MIN_FACTOR = 0.5
-RELAX_CHOICES = ("none", "mmff")
 
 
 @dataclass

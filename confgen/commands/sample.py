@@ -12,8 +12,7 @@ MOLECULES_PER_ROUND = 256
 
 
 def add_arguments(parser) -> None:
-    from confgen.generate import DEFAULT_BATCH_SIZE, RELAX_CHOICES
-    from confgen.sampling import DEFAULT_PRESET, SAMPLER_PRESETS
+    from confgen.options import DEFAULT_BATCH_SIZE, DEFAULT_PRESET, RELAX_CHOICES, SAMPLER_PRESETS
 
     parser.add_argument("input", help="molecules: .smi/.txt ('SMILES [name]' per line), .csv (smiles[, name, "
                                       "n_conformers]) or .sdf")
