@@ -45,7 +45,7 @@ def test_smi_names_comments_header_and_bad_lines(tmp_path):
     ]
     msgs = [str(e) for e in errors]
     assert msgs[0].startswith("in.smi:5 'C1CC': invalid SMILES")
-    assert msgs[1].startswith("in.smi:7 '[Na+].[Cl-]': unsupported element Na")
+    assert msgs[1].startswith("in.smi:7 '[Na+].[Cl-]': no organic fragment")
     assert msgs[2].startswith(f"in.smi:8 '{TOO_LARGE}': molecule has 201 heavy atoms")
     assert all("\n" not in m for m in msgs)
     # explicit hydrogens, stereo kept, no conformers
