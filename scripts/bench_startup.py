@@ -5,7 +5,9 @@ a fresh process, as a user runs them.
 
 Reports the median wall time and the median CPU time (user + sys of the child). On a busy machine the wall
 time includes waiting for a core; the CPU time is what the command costs on an idle core (it is single
-threaded with ``--workers 1``). Also reports whether ``--help`` imported torch, and the time ``import torch``
+threaded with ``--workers 1``). The commands run in a temporary directory, so ``python -m confgen`` imports
+the confgen that the environment (or ``PYTHONPATH``) provides, not a ``confgen/`` in the current directory.
+Also reports whether ``--help`` imported torch, and the time ``import torch``
 alone takes in this environment.
 
     python scripts/bench_startup.py --repeats 5 [--json out.json]
@@ -28,11 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 IBUPROFEN = "CC(C)Cc1ccc(cc1)[C@H](C)C(=O)O ibuprofen"
 
 
-def _run(cmd: list[str]) -> tuple[float, float]:
+def _run(cmd: list[str], cwd: str) -> tuple[float, float]:
     """(wall s, CPU s) of one fresh process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -63,14 +65,17 @@ def main() -> int:
         os.environ.update(env)
         results = {}
         for name, cmd in cases.items():
-            _run(cmd)  # warm the file cache
-            runs = [_run(cmd) for _ in range(args.repeats)]
+            _run(cmd, tmp)  # warm the file cache
+            runs = [_run(cmd, tmp) for _ in range(args.repeats)]
             results[name] = {"wall_s": statistics.median(w for w, _ in runs),
                              "cpu_s": statistics.median(c for _, c in runs)}
         probe = ("import sys\nfrom confgen.cli import main\ntry:\n    main(['sample', '--help'])\nexcept SystemExit:\n"
                  "    pass\nprint('torch' in sys.modules, file=sys.stderr)\n")
-        torch_in_help = subprocess.run([py, "-c", probe], capture_output=True, text=True).stderr.strip()
+        torch_in_help = subprocess.run([py, "-c", probe], capture_output=True, text=True, cwd=tmp).stderr.strip()
     load = os.getloadavg()[0]
+    import confgen
+
+    print(f"confgen from {Path(confgen.__file__).parent}")
     print(f"load average {load:.1f} on {os.cpu_count()} cores; median of {args.repeats} runs")
     print("| command | wall s | CPU s |\n|---|---|---|")
     for name, r in results.items():
