@@ -50,9 +50,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--workers", type=int, default=0,
                         help="CPU threads for the network, RDKit embedding and MMFF (default 0: all cores)")
     parser.add_argument("--relax", default="mmff", choices=RELAX_CHOICES,
-                        help="post-processing: mmff (default: MMFF94 minimisation, energy in confgen_mmff_energy; a "
-                             "conformer whose stereo it would change is written unrelaxed), or none (the score "
-                             "model's conformers as sampled)")
+                        help="post-processing: mmff (default: MMFF94 minimisation, energy in "
+                             "confgen_mmff_energy_kcal_mol; a conformer whose stereo it would change is written "
+                             "unrelaxed), or none (the score model's conformers as sampled)")
     parser.add_argument("--fragments", default=DEFAULT_FRAGMENTS, choices=FRAGMENT_CHOICES,
                         help="multi-fragment inputs (salts, solvates): largest (default: keep the largest organic "
                              "fragment; the removed ones are listed in confgen_removed_fragments) or all (keep every "
@@ -108,7 +108,6 @@ def run(args) -> int:
     if args.num_confs_factor is not None and records and all(r.num_confs is None for r in records):
         raise ConfgenError(f"{args.input}: --num-confs-factor needs a CSV count column (n_conformers, "
                            "num_conformers, n_confs, num_confs or n_true; or name it with --count-column)")
-    n_failed = len(errors)
 
     counts, usable, notes = [], [], []
     for rec in records:
@@ -128,7 +127,7 @@ def run(args) -> int:
             name = rec.name if len(mols) == 1 else f"{rec.name}_iso{k + 1}"
             usable.append(dataclasses.replace(rec, mol=mol, name=name))
             counts.append(n)
-    errors.sort(key=lambda e: _input_order(e, records))
+    errors.sort(key=_input_order)
     for exc in errors:
         print(f"confgen sample: error: {exc}", file=sys.stderr)
     n_failed = len(errors)
@@ -182,7 +181,7 @@ def run(args) -> int:
     return 1 if n_failed or not n_written else 0
 
 
-def _input_order(exc, records) -> int:
+def _input_order(exc) -> int:
     """Sort key of an input error: its record's line (errors of reading and of checking in file order)."""
     source = exc.source or ""
     digits = "".join(ch for ch in source.rsplit(":", 1)[-1] if ch.isdigit())
