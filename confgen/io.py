@@ -209,14 +209,16 @@ def stereoisomers(mol: Chem.Mol, max_isomers: int) -> tuple[list[Chem.Mol], bool
 
 
 def resolve_stereo(mol: Chem.Mol, policy: str = "one", *, max_isomers: int = DEFAULT_MAX_STEREOISOMERS,
-                   source: str | None = None, label: str | None = None) -> tuple[list[Chem.Mol], str | None]:
+                   source: str | None = None, label: str | None = None,
+                   name: str | None = None) -> tuple[list[Chem.Mol], str | None]:
     """Apply a policy for unspecified stereo; the Mols returned have it recorded in their properties.
 
     Args:
         mol: prepared Mol (explicit hydrogens).
         policy: ``"one"``, ``"enumerate"`` or ``"refuse"`` (see the module docstring).
         max_isomers: ``"enumerate"``: at most this many stereoisomers.
-        source, label: where the molecule came from and its SMILES or name (for the warning and errors).
+        source, label: where the molecule came from and its SMILES (for the warning and errors).
+        name: the molecule's name, added to the warning where it differs from ``label``.
 
     Returns:
         ``(mols, warning)``: the molecule(s) to generate, each with :data:`PROP_STEREO_POLICY` and
@@ -237,6 +239,8 @@ def resolve_stereo(mol: Chem.Mol, policy: str = "one", *, max_isomers: int = DEF
         out.SetProp(PROP_ISOMERIC_SMILES, Chem.MolToSmiles(Chem.RemoveHs(mol)))
         return [out], None
     prefix = InputError("", source=source, smiles=label).format().rstrip(": ")
+    if name and name != label:
+        prefix = f"{prefix} ({name})" if prefix else name
     prefix = f"{prefix}: " if prefix else ""
     if policy == "refuse":
         raise InputError("unspecified stereocentre(s) or stereo bond(s) (--stereo refuse); specify them, or use "

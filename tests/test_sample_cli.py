@@ -240,7 +240,7 @@ def test_unspecified_stereo_policies(tmp_path, capsys):
     code, err = _run(capsys, f, "-o", out, "-n", 6, "--seed", 4, "--relax", "none")
     assert code == 0, err
     warnings = [ln for ln in err.splitlines() if "warning" in ln and "stereo" in ln]
-    assert len(warnings) == 1 and "ibu.smi:1" in warnings[0] and "CC(C)Cc1ccc(cc1)C(C)C(=O)O" in warnings[0]
+    assert len(warnings) == 1 and "ibu.smi:1 'CC(C)Cc1ccc(cc1)C(C)C(=O)O' (ibuprofen)" in warnings[0]
     recs = read_sdf_conformers(out)
     ibu = [r for r in recs if r.GetProp("_Name") == "ibuprofen"]
     assert len(ibu) == 6 and len({_cip(r) for r in ibu}) == 1

@@ -114,7 +114,7 @@ def run(args) -> int:
         try:
             n = _num_confs(args, rec)
             mols, note = resolve_stereo(rec.mol, args.stereo, max_isomers=args.max_stereoisomers,
-                                        source=rec.source, label=rec.smiles)
+                                        source=rec.source, label=rec.smiles, name=rec.name)
         except ValueError as exc:
             errors.append(InputError(str(exc), source=rec.source, smiles=rec.smiles))
             continue
