@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ens.add_argument("--ensemble-oversample", type=int, default=d.oversample, metavar="X",
                      help="embed X times --ensemble-confs before pruning")
     ens.add_argument("--ensemble-window", type=float, default=d.energy_window, metavar="KCAL",
-                     help="energy window above the minimum in kcal/mol (default: none)")
+                     help="energy window above the minimum in kcal/mol (None: no window)")
     ens.add_argument("--ensemble-rmsd", type=float, default=d.rmsd_threshold, metavar="A",
                      help="heavy-atom RMSD pruning threshold")
     ens.add_argument("--ensemble-select", choices=SELECTIONS, default=d.select,
