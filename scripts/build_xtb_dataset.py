@@ -56,7 +56,7 @@ PROTOCOL = {"name": "etkdg-mmff-diverse-xtb", "n_confs": 12, "oversample": 3, "r
             "xtb_level": "normal", "xtb_max_steps": 300}
 
 
-class Stop(Exception):
+class Stop(BaseException):  # not an Exception: a per-molecule "except Exception" must not swallow it
     pass
 
 
@@ -153,6 +153,7 @@ def main(argv=None) -> int:
 
     from confgen.data.readers import canonical_smiles, load_exclusion_set
     from confgen.data.shards import ShardBuffer, done_indices, shard_meta, shard_paths, write_shard
+    from confgen.errors import InputError
     from confgen.rdlog import quiet_rdkit
 
     source = Path(args.source)
@@ -199,8 +200,11 @@ def main(argv=None) -> int:
     tasks = []
     for i in todo:
         smi = lines[i]
-        with quiet_rdkit():
-            key = canonical_smiles(smi, stereo=False) if smi else None
+        try:
+            with quiet_rdkit():
+                key = canonical_smiles(smi, stereo=False)
+        except InputError:
+            key = None
         if key is None or key in exclusion or smi in exclusion:
             buffer.fail(i, smi, "evaluation molecule" if key is not None else "RDKit cannot parse the SMILES")
             continue
