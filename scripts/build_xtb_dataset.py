@@ -53,7 +53,7 @@ EVALUATION_SETS = (
 )
 
 PROTOCOL = {"name": "etkdg-mmff-diverse-xtb", "n_confs": 12, "oversample": 3, "rmsd_threshold": 0.25,
-            "xtb_level": "normal", "xtb_max_steps": 300}
+            "xtb_level": "vtight", "xtb_max_steps": 400}
 
 
 class Stop(BaseException):  # not an Exception: a per-molecule "except Exception" must not swallow it

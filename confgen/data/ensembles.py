@@ -69,8 +69,8 @@ class EnsembleOptions:
     select: str = "diverse"
     temperature: float = 298.15
     mmff_max_iters: int = 2000
-    xtb_level: str = "loose"
-    xtb_max_steps: int = 200
+    xtb_level: str = "vtight"
+    xtb_max_steps: int = 400
     xtb_preselect: int | None = None
     seed: int = 42
 
@@ -157,7 +157,7 @@ def mmff_energies(mol: Chem.Mol) -> np.ndarray | None:
     return np.array(out, dtype=np.float64)
 
 
-def xtb_minimise(mol: Chem.Mol, level: str = "loose", max_steps: int = 200) -> tuple[np.ndarray, list[str | None]]:
+def xtb_minimise(mol: Chem.Mol, level: str = "vtight", max_steps: int = 400) -> tuple[np.ndarray, list[str | None]]:
     """GFN2-xTB minimisation of every conformer in place (:mod:`confgen.chem.xtb`: MMFF94 Hessian, RFO/BFGS).
 
     Args:
