@@ -78,6 +78,8 @@ class RunOptions:
         relax: ``"mmff"`` or ``"none"``.
         batch_size: conformers per forward pass (does not change the coordinates).
         device: torch device of the workers.
+        fragments, stereo, max_stereoisomers, count_column: input handling, as :func:`confgen.io.read_inputs`
+            and :func:`confgen.io.resolve_stereo`.
     """
 
     seed: int | None = None
@@ -89,6 +91,10 @@ class RunOptions:
     relax: str = "mmff"
     batch_size: int = 64
     device: str = "cpu"
+    fragments: str = "largest"
+    stereo: str = "one"
+    max_stereoisomers: int = 8
+    count_column: str | None = None
 
     def num_confs_for(self, record) -> int:
         """Conformers to generate for one :class:`confgen.io.InputRecord`.
@@ -100,7 +106,7 @@ class RunOptions:
             return self.num_confs
         if self.num_confs_factor is not None:
             if record.num_confs is None:
-                raise InputError("--num-confs-factor needs an n_conformers value for every molecule",
+                raise InputError("--num-confs-factor needs a conformer count for every molecule (empty count cell)",
                                  source=record.source, smiles=record.smiles)
             return int(round(self.num_confs_factor * record.num_confs))
         return record.num_confs if record.num_confs is not None else 10
@@ -116,7 +122,9 @@ class Chunk:
         stop: one past the index of its last input record.
         records: the usable :class:`confgen.io.InputRecord` of the range.
         counts: conformers per record.
-        errors: one line per unusable record of the range (found while reading).
+        errors: ``(input index, line)`` per unusable record of the range (found while reading).
+        warnings: lines about records of the range (unspecified stereo resolved).
+        salts: records of the range whose extra fragments were removed.
     """
 
     number: int
@@ -125,6 +133,22 @@ class Chunk:
     records: list = field(default_factory=list)
     counts: list = field(default_factory=list)
     errors: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    salts: int = 0
+
+    def __getstate__(self):  # Mols travel with their properties (fragments removed, stereo policy, ...)
+        from rdkit import Chem
+
+        state = dict(self.__dict__)
+        state["records"] = [replace(r, mol=r.mol.ToBinary(Chem.PropertyPickleOptions.AllProps))
+                            for r in self.records]
+        return state
+
+    def __setstate__(self, state):
+        from rdkit import Chem
+
+        state["records"] = [replace(r, mol=Chem.Mol(r.mol)) for r in state["records"]]
+        self.__dict__.update(state)
 
 
 @dataclass
@@ -140,6 +164,9 @@ class ChunkResult:
     errors: list
     warnings: list
     counters: dict
+    salts: int
+    phase_work: dict
+    phase_seconds: dict
     pid: int
     peak_rss_mb: float
     model_loads: int
@@ -174,6 +201,18 @@ class LibraryReport:
     resumed_from: int
     workers: dict
     seconds: float
+    salts: int = 0
+    phase_work: dict = field(default_factory=dict)
+    phase_seconds: dict = field(default_factory=dict)
+
+    def rates(self) -> str:
+        """Per-phase work and worker-seconds of this invocation, summed over the workers (one line)."""
+        from confgen.progress import Progress
+
+        line = Progress({}, enabled=False)
+        line.work.update(self.phase_work)
+        line.seconds.update(self.phase_seconds)
+        return line.summary()
 
     @property
     def exit_code(self) -> int:
@@ -272,7 +311,8 @@ def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResul
     """
     import torch
 
-    from confgen.generate import GenerationStats, generate_conformers
+    from confgen.generate import GenerationStats, generate_conformers, progress_budgets
+    from confgen.progress import Progress
 
     t0 = time.perf_counter()
     if torch.get_num_threads() != threads:
@@ -281,24 +321,33 @@ def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResul
     stats = GenerationStats()
     gen_errors: list[InputError] = []
     mols = []
+    bar = Progress(progress_budgets(chunk.counts, options.preset, options.relax, write=True,
+                                    preset_overrides=dict(options.preset_overrides)), enabled=False)
     if chunk.records:
         model = _worker_model(options.model, options.device)
         mols = generate_conformers(
             [r.mol for r in chunk.records], chunk.counts, model=model, preset=options.preset,
             preset_overrides=dict(options.preset_overrides), seed=options.seed, batch_size=options.batch_size,
-            device=options.device, relax=options.relax, progress=False, errors=gen_errors, workers=threads,
+            device=options.device, relax=options.relax, progress=bar, errors=gen_errors, workers=threads,
             stats=stats, ids=[r.index for r in chunk.records], sources=[r.source for r in chunk.records])
     parts, n_conf, n_mol = [], 0, 0
-    for rec, mol in zip(chunk.records, mols):
-        if mol is None:
-            continue
-        texts = conformer_records(mol, name=rec.name, smiles=rec.smiles, index=rec.index)
-        parts.extend(texts)
-        n_conf += len(texts)
-        n_mol += 1
+    with bar.phase("writing"):
+        for rec, mol in zip(chunk.records, mols):
+            if mol is None:
+                continue
+            texts = conformer_records(mol, name=rec.name, smiles=rec.smiles, index=rec.index)
+            parts.extend(texts)
+            n_conf += len(texts)
+            n_mol += 1
+            bar.advance(len(texts))
+    index_of = {r.source: r.index for r in chunk.records}
+    errors = list(chunk.errors) + [(index_of.get(e.source, chunk.stop), str(e)) for e in gen_errors]
+    errors.sort(key=lambda e: e[0])  # input order
     return ChunkResult(number=chunk.number, start=chunk.start, stop=chunk.stop, sdf="".join(parts),
-                       conformers=n_conf, molecules=n_mol, errors=list(chunk.errors) + [str(e) for e in gen_errors],
-                       warnings=list(stats.warnings), counters={k: getattr(stats, k) for k in _COUNTERS},
+                       conformers=n_conf, molecules=n_mol, errors=[line for _, line in errors],
+                       warnings=list(chunk.warnings) + list(stats.warnings), salts=chunk.salts,
+                       counters={k: getattr(stats, k) for k in _COUNTERS}, phase_work=dict(bar.work),
+                       phase_seconds=dict(bar.seconds),
                        pid=os.getpid(), peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                        model_loads=_MODEL_LOADS, seconds=time.perf_counter() - t0)
 
@@ -406,7 +455,8 @@ def _fingerprint(input_path: Path, options: RunOptions, shard: tuple[int, int], 
     return {"input_sha256": _sha256(input_path), "input_records": total, "shard": list(shard),
             "model_sha256": _sha256(model), "sampler": sampler, "seed": options.seed,
             "num_confs": options.num_confs, "num_confs_factor": options.num_confs_factor, "relax": options.relax,
-            "device": torch.device(options.device).type}
+            "device": torch.device(options.device).type, "fragments": options.fragments, "stereo": options.stereo,
+            "max_stereoisomers": options.max_stereoisomers, "count_column": options.count_column}
 
 
 class _Signals:
@@ -432,17 +482,29 @@ class _Signals:
 
 def _chunks(input_path: Path, start: int, stop: int, chunk_size: int, options: RunOptions, first_number: int):
     """Chunks of ``chunk_size`` consecutive input records in ``[start, stop)``."""
+    from confgen.io import resolve_stereo
+
     chunk = Chunk(number=first_number, start=start, stop=start)
-    for item in iter_inputs(input_path, start=start, stop=stop):
+    for item in iter_inputs(input_path, start=start, stop=stop, fragments=options.fragments,
+                            count_column=options.count_column):
+        index = chunk.stop
         if isinstance(item, InputError):
-            chunk.errors.append(str(item))
+            chunk.errors.append((index, str(item)))
         else:
             try:
                 n = options.num_confs_for(item)
-                chunk.records.append(item)
-                chunk.counts.append(n)
+                mols, note = resolve_stereo(item.mol, options.stereo, max_isomers=options.max_stereoisomers,
+                                            source=item.source, label=item.smiles, name=item.name)
             except InputError as exc:
-                chunk.errors.append(str(exc))
+                chunk.errors.append((index, str(exc)))
+            else:
+                if note:
+                    chunk.warnings.append(note)
+                chunk.salts += bool(getattr(item, "removed_fragments", None))
+                for k, mol in enumerate(mols):
+                    name = item.name if len(mols) == 1 else f"{item.name}_iso{k + 1}"
+                    chunk.records.append(replace(item, mol=mol, name=name))
+                    chunk.counts.append(n)
         chunk.stop += 1
         if chunk.stop - chunk.start == chunk_size:
             yield chunk
@@ -493,7 +555,7 @@ def sample_library(input_path: str | os.PathLike, output: str | os.PathLike, opt
     directory = output.parent if str(output.parent) else Path(".")
     if not directory.is_dir():
         raise ConfgenError(f"output directory {directory} does not exist")
-    total = count_inputs(input_path)
+    total = count_inputs(input_path, count_column=options.count_column)
     lo, hi = shard_range(total, shard)
     state_path = progress_path(output)
     if options.seed is None:
@@ -505,7 +567,7 @@ def sample_library(input_path: str | os.PathLike, output: str | os.PathLike, opt
             log(f"random seed {seed} (pass --seed {seed} to reproduce)")
         options = replace(options, seed=seed)
     fingerprint = _fingerprint(input_path, options, shard, total)
-    totals = {"conformers": 0, "molecules": 0, "failed": 0, "counters": {k: 0 for k in _COUNTERS}}
+    totals = {"conformers": 0, "molecules": 0, "failed": 0, "salts": 0, "counters": {k: 0 for k in _COUNTERS}}
 
     with _Signals() as signals:
         if state_path.exists():
@@ -545,6 +607,7 @@ def sample_library(input_path: str | os.PathLike, output: str | os.PathLike, opt
                progress=progress, log=log, signals=signals, report=report)
     totals = state["totals"]
     report.conformers, report.molecules, report.failed = totals["conformers"], totals["molecules"], totals["failed"]
+    report.salts = totals.get("salts", 0)
     report.counters = dict(totals["counters"])
     report.next_index = state["next_index"]
     if report.signal is None and state["next_index"] >= hi:
@@ -619,6 +682,10 @@ def _drive(input_path, output, state_path, state, options, *, start, stop, lo, c
                 w["peak_rss_mb"] = max(w["peak_rss_mb"], result.peak_rss_mb)
                 w["model_loads"] = max(w["model_loads"], result.model_loads)
                 w["chunks"] += 1
+                for k, v in result.phase_work.items():
+                    report.phase_work[k] = report.phase_work.get(k, 0) + v
+                for k, v in result.phase_seconds.items():
+                    report.phase_seconds[k] = report.phase_seconds.get(k, 0.0) + v
                 bar.update(result.stop - result.start)
                 next_commit += 1
         killed = False
@@ -645,6 +712,7 @@ def _commit(fd: int, state_path: Path, state: dict, result: ChunkResult) -> None
     totals["conformers"] += result.conformers
     totals["molecules"] += result.molecules
     totals["failed"] += len(result.errors)
+    totals["salts"] = totals.get("salts", 0) + result.salts
     for k, v in result.counters.items():
         totals["counters"][k] = totals["counters"].get(k, 0) + v
     state["bytes"] += len(data)

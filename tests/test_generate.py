@@ -186,3 +186,27 @@ def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
     assert min_pairwise(kept) > min_pairwise(first)
     with pytest.raises(ConfgenError, match="oversample"):
         generate("CCO", 2, model=tiny_model, preset={"base": "fast", "oversample": 0.5})
+
+
+def test_api_unspecified_stereo_gives_one_isomer_and_marks_bounds():
+    from confgen.io import PROP_STEREO_POLICY, PROP_WITHIN_BOUNDS
+    from confgen.validity import geometry_bounds, within_bounds
+
+    stats = GenerationStats()
+    mol = confgen.generate("CC(C)Cc1ccc(cc1)C(C)C(=O)O", 6, model=tiny_checkpoint(), preset=TINY_PRESET, seed=3,
+                           relax="none", stats=stats)
+    labels = set()
+    for conf in mol.GetConformers():
+        m = Chem.Mol(mol, confId=conf.GetId())
+        Chem.AssignStereochemistryFrom3D(m)
+        labels.add(Chem.MolToSmiles(Chem.RemoveHs(m)))
+    assert len(labels) == 1 and mol.GetProp(PROP_STEREO_POLICY) == "one"
+    assert any("unspecified stereo" in w for w in stats.warnings)
+    bounds = geometry_bounds(mol)
+    flags = [conf.GetIntProp(PROP_WITHIN_BOUNDS) for conf in mol.GetConformers()]
+    pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+    assert flags == within_bounds(bounds, pos).astype(int).tolist()
+    assert stats.outside_bounds == flags.count(0)
+    with pytest.raises(InputError, match="unspecified stereo"):
+        confgen.generate("CC(C)Cc1ccc(cc1)C(C)C(=O)O", 2, model=tiny_checkpoint(), preset=TINY_PRESET, seed=3,
+                         stereo="refuse")
