@@ -181,7 +181,7 @@ class _MolState:
     from_noise: set = field(default_factory=set)  # slots that ETKDG could not embed: sampled from noise
     fragments: list | None = None  # atom indices of each fragment, largest first (None: one fragment)
     radii: np.ndarray | None = None  # [N] van der Waals radii (multi-fragment molecules)
-    too_large: bool = False  # one conformer alone ran out of accelerator memory: the molecule is skipped
+    too_large: str = ""  # device type whose memory one conformer alone exceeded: the molecule is skipped
 
 
 def _prepare(mol: Chem.Mol, n: int, uid: int, source: str, oversample: float = 1.0,
@@ -400,7 +400,7 @@ def _finish(states, nums, bar: Progress, *, relax, workers, stats, errors, sourc
                 conf.SetIntProp(PROP_WITHIN_BOUNDS, int(flag))
             stats.outside_bounds += int((~ok).sum())
         if st.too_large:
-            exc = InputError(f"too large for the {dev.type} memory ({mol.GetNumAtoms()} atoms: one conformer alone "
+            exc = InputError(f"too large for the {st.too_large} memory ({mol.GetNumAtoms()} atoms: one conformer alone "
                              "does not fit); skipped", source=sources[i], smiles=Chem.MolToSmiles(Chem.RemoveHs(st.mol)))
             if errors is None:
                 raise exc
@@ -470,7 +470,7 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
                             packer.shrink(sum(costs[:n]))
                             continue
                         big = chunk[0][0]  # one conformer alone does not fit: skip the molecule
-                        states[big].too_large = True
+                        states[big].too_large = device.type
                         keep = [i for i, (k, _) in enumerate(queue) if k != big]
                         bar.advance(len(queue) - len(keep))
                         queue, costs = [queue[i] for i in keep], [costs[i] for i in keep]
