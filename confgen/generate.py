@@ -48,10 +48,12 @@ from confgen.data.features import featurize_mol
 from confgen.data.graph import all_pairs, collate
 from confgen.errors import ConfgenError, InputError
 from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles, with_conformers
+from confgen.noise import remove_com
 from confgen.rdlog import quiet_rdkit
 from confgen.sampling import (
     SAMPLER_PRESETS,
     NoiseSource,
+    SampleResult,
     evals_per_sample,
     noise_fallback_params,
     resolve_preset,
@@ -221,7 +223,7 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
                         relax: str = "mmff", progress: bool = True, errors: list | None = None,
                         workers: int = 1, stats: GenerationStats | None = None,
                         preset_overrides: dict | None = None, ids: list[int] | None = None,
-                        sources: list[str] | None = None) -> list[Chem.Mol | None]:
+                        sources: list[str] | None = None, network: bool = True) -> list[Chem.Mol | None]:
     """Generate conformers for many molecules at once.
 
     Args:
@@ -241,6 +243,10 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
         preset_overrides: sampler parameters to replace.
         ids: per-molecule ids used in the seeds (default 0..len-1); keeps results stable when a run is split.
         sources: per-molecule source strings for error messages.
+        network: ``False`` switches the score network off (an ablation): the preset's ETKDG initial guesses
+            go through the same oversampling, diverse selection, stereo/geometry checks (failures re-embedded)
+            and relaxation, unchanged by any network step (no noise is added); ``model`` is not loaded and a
+            conformer ETKDG cannot embed is dropped (no noise fallback). Needs a preset with init ``etkdg``.
 
     Returns:
         One Mol per input (explicit H, conformers with ids 0..k-1, k <= requested) or ``None`` for a failed one.
@@ -253,6 +259,10 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
     if batch_size < 1:
         raise ConfgenError("batch_size must be at least 1")
     params = resolve_preset(preset, preset_overrides)
+    if not network:
+        if params["init"] != "etkdg":
+            raise ConfgenError("network=False needs a sampler preset with init 'etkdg' (nothing to start from)")
+        params = dict(params, noise_fallback_levels=0)
     dev = _resolve_device(device)
     stats = stats if stats is not None else GenerationStats()
     if seed is None:
@@ -278,7 +288,7 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
             states.append(None)
     live = [s for s in states if s is not None and s.n_requested > 0]
     if live:
-        model = _resolve_model(model, dev)
+        model = _resolve_model(model, dev) if network else None
         _run(live, model=model, params=params, seed=int(seed), batch_size=int(batch_size), device=dev,
              workers=workers, progress=progress, stats=stats)
 
@@ -321,14 +331,19 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
 
 def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size: int, device: torch.device,
          workers: int, progress: bool, stats: GenerationStats) -> None:
-    """Sample every requested slot of every molecule, with retries (fills ``state.pos``)."""
+    """Sample every requested slot of every molecule, with retries (fills ``state.pos``).
+
+    ``model=None``: the network is off; the ETKDG initial guesses are taken as they are (see ``network``).
+    """
     from tqdm.auto import tqdm
 
-    p = next(model.parameters())
-    dtype = p.dtype
-    sigmas = sigma_schedule(params, getattr(model, "sigmas", None))
-    use_pairs = "pairs" in inspect.signature(model.forward).parameters
-    evals = evals_per_sample(params)
+    if model is None:
+        dtype, sigmas, use_pairs, evals = torch.float64, None, False, 0
+    else:
+        dtype = next(model.parameters()).dtype
+        sigmas = sigma_schedule(params, getattr(model, "sigmas", None))
+        use_pairs = "pairs" in inspect.signature(model.forward).parameters
+        evals = evals_per_sample(params)
     fb_params = noise_fallback_params(params)
     fb_sigmas = sigma_schedule(fb_params, getattr(model, "sigmas", None)) if fb_params else None
     fb_evals = evals_per_sample(fb_params) if fb_params else 0
@@ -407,10 +422,18 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
 
 def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, dtype, use_pairs, stats,
                   evals) -> list[tuple[int, int]]:
-    """Sample one batch of slots; accept good conformers into their state; return the slots to retry."""
+    """Sample one batch of slots; accept good conformers into their state; return the slots to retry.
+
+    ``model=None`` (network off): the ETKDG initial guesses are checked and accepted as they are.
+    """
     graphs = [states[k].graph for k, _ in chunk]
     batch = collate(graphs).to(device)
     sizes = [g.num_nodes for g in graphs]
+    if model is None:
+        x0 = torch.from_numpy(np.concatenate([inits[k][j] for k, j in chunk])).to(device=device, dtype=dtype)
+        res = SampleResult(pos=remove_com(x0, batch.batch, batch.num_graphs),
+                           ok=torch.ones(batch.num_graphs, dtype=torch.bool), num_evals=0)
+        return _accept_chunk(chunk, states, res, batch, stats)
     attempt = [states[k].attempts.get(j, 0) for k, j in chunk]
     noise = NoiseSource(seeds=[seed_for(seed, states[k].uid, j, a) for (k, j), a in zip(chunk, attempt)],
                         sizes=sizes, device=device, dtype=dtype)
@@ -433,8 +456,14 @@ def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, 
     res = sample(score_fn, x0, batch.batch, batch.num_graphs, sigmas.to(dtype), method=params["method"],
                  steps_per_level=params["steps_per_level"], eps=eps.to(device=device, dtype=dtype),
                  final_denoise=params["final_denoise"], clip=params["clip"], noise=noise)
-    stats.samples += len(chunk)
     stats.network_evals += evals * len(chunk)
+    return _accept_chunk(chunk, states, res, batch, stats)
+
+
+def _accept_chunk(chunk, states, res: SampleResult, batch, stats: GenerationStats) -> list[tuple[int, int]]:
+    """Check one sampled batch (blow-up, bonds, stereo repair, PoseBusters bounds); accept the good conformers
+    into their state; return the slots to retry."""
+    stats.samples += len(chunk)
     pos_all = res.pos.detach().to("cpu", torch.float64).numpy()
     ok = res.ok.cpu().numpy()
     ptr = batch.ptr.cpu().numpy()

@@ -186,3 +186,40 @@ def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
     assert min_pairwise(kept) > min_pairwise(first)
     with pytest.raises(ConfgenError, match="oversample"):
         generate("CCO", 2, model=tiny_model, preset={"base": "fast", "oversample": 0.5})
+
+
+def test_network_off_selects_and_returns_the_etkdg_guesses_unchanged(tiny_model, tmp_path):
+    """The benchmark's etkdg-select ablation: same oversampling and diverse selection, no network step."""
+    from rdkit.Chem import rdDistGeom
+
+    from confgen.evaluation import rmsd_matrix
+    from confgen.sampling import seed_for
+
+    mol = mol_from_smiles("CCCCOc1ccc(CC(=O)NCCO)cc1", source="t")
+    preset = dict(TINY_PRESET, oversample=3.0)
+    stats = GenerationStats()
+    # the model is not loaded at all: a missing checkpoint path is no error
+    off = generate_conformers([mol], [4], model=str(tmp_path / "missing.pt"), preset=preset, seed=11,
+                              relax="none", progress=False, stats=stats, network=False)[0]
+    assert off.GetNumConformers() == 4 and stats.network_evals == 0 and stats.samples == 4
+    # the 12 ETKDG guesses of round 0, exactly as the pipeline embeds them
+    params = rdDistGeom.ETKDGv3()
+    params.randomSeed = seed_for(11, 0, 0, 1) % 2_000_000_000 + 1
+    params.numThreads = 1
+    pool = Chem.Mol(mol)
+    assert len(rdDistGeom.EmbedMultipleConfs(pool, 12, params)) == 12
+    cross = rmsd_matrix(off, pool)
+    assert (cross.min(axis=1) < 1e-6).all()  # every returned conformer is one of the guesses, unchanged
+    picked = cross.argmin(axis=1)
+    assert picked[0] == 0 and len(set(picked.tolist())) == 4
+    # with the network on, the same four guesses are selected and then moved by the network
+    on = generate_conformers([mol], [4], model=tiny_model, preset=preset, seed=11, relax="none", progress=False)[0]
+    moved = np.diag(rmsd_matrix(on, off))
+    assert (moved > 1e-4).all() and (moved < 0.5).all()
+    relaxed = generate_conformers([mol], [4], preset=preset, seed=11, relax="mmff", progress=False,
+                                  network=False)[0]
+    assert relaxed.GetNumConformers() == 4
+    assert all(c.HasProp(PROP_MMFF_ENERGY) for c in relaxed.GetConformers())
+    assert (np.diag(rmsd_matrix(relaxed, off)) > 1e-3).all()
+    with pytest.raises(ConfgenError, match="init 'etkdg'"):
+        generate_conformers([mol], [2], preset="confgf", network=False, progress=False)
