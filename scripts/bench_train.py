@@ -75,10 +75,9 @@ def one(args) -> dict:
     torch.set_num_threads(args.threads)
     from confgen.config import Config, apply_overrides
     from confgen.data.dataset import collate_conformers
-    from confgen.losses import dsm_loss
     from confgen.models import build_model
-    from confgen.noise import perturb, sample_sigmas
-    from confgen.train import EMA
+    from confgen.noise import perturb
+    from confgen.train import EMA, denoising_loss
 
     device = torch.device(args.device)
     cfg = apply_overrides(Config(), args.set)
@@ -128,9 +127,7 @@ def one(args) -> dict:
             chunk = [data[(step * bs + k) % len(data)] for k in range(bs)]
             graphs, pos = collate_conformers(chunk)
             graphs, pos = graphs.to(device), pos.to(device)
-            sig = sample_sigmas(model.sigmas.cpu(), graphs.num_graphs, generator=gen).to(device)[graphs.batch]
-            x, eps = perturb(pos, sig, graphs.batch, graphs.num_graphs, generator=gen)
-            loss = dsm_loss(model(graphs, x, sig), eps, sig, graphs.batch, graphs.num_graphs)
+            loss = denoising_loss(model, graphs, pos, noise=cfg.noise, sigmas=model.sigmas, generator=gen)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
