@@ -54,7 +54,6 @@ from confgen.sampling import (
     SAMPLER_PRESETS,
     NoiseSource,
     SampleResult,
-    evals_per_sample,
     noise_fallback_params,
     resolve_preset,
     sample,
@@ -338,15 +337,13 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
     from tqdm.auto import tqdm
 
     if model is None:
-        dtype, sigmas, use_pairs, evals = torch.float64, None, False, 0
+        dtype, sigmas, use_pairs = torch.float64, None, False
     else:
         dtype = next(model.parameters()).dtype
         sigmas = sigma_schedule(params, getattr(model, "sigmas", None))
         use_pairs = "pairs" in inspect.signature(model.forward).parameters
-        evals = evals_per_sample(params)
     fb_params = noise_fallback_params(params)
     fb_sigmas = sigma_schedule(fb_params, getattr(model, "sigmas", None)) if fb_params else None
-    fb_evals = evals_per_sample(fb_params) if fb_params else 0
     pending = [(k, j) for k, st in enumerate(states) for j in range(st.n_requested)]
     total = len(pending)
     bar = tqdm(total=total, disable=not progress, unit="conf", desc="sampling", leave=False)
@@ -394,13 +391,12 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
                         bar.total -= unselected
                         bar.refresh()
             retry: list[tuple[int, int]] = []
-            groups = ((pending, params, sigmas, evals), (from_noise, fb_params, fb_sigmas, fb_evals))
-            for todo, p_, sig_, ev_ in groups:
+            groups = ((pending, params, sigmas), (from_noise, fb_params, fb_sigmas))
+            for todo, p_, sig_ in groups:
                 for start in range(0, len(todo), batch_size):
                     chunk = todo[start:start + batch_size]
                     again = _sample_chunk(chunk, states, inits, model=model, params=p_, sigmas=sig_,
-                                          seed=seed, device=device, dtype=dtype, use_pairs=use_pairs, stats=stats,
-                                          evals=ev_)
+                                          seed=seed, device=device, dtype=dtype, use_pairs=use_pairs, stats=stats)
                     retry += again
                     bar.update(len(chunk) - len(again))
             pending = []
@@ -420,8 +416,8 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
         bar.close()
 
 
-def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, dtype, use_pairs, stats,
-                  evals) -> list[tuple[int, int]]:
+def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, dtype, use_pairs,
+                  stats) -> list[tuple[int, int]]:
     """Sample one batch of slots; accept good conformers into their state; return the slots to retry.
 
     ``model=None`` (network off): the ETKDG initial guesses are checked and accepted as they are.
@@ -455,8 +451,8 @@ def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, 
 
     res = sample(score_fn, x0, batch.batch, batch.num_graphs, sigmas.to(dtype), method=params["method"],
                  steps_per_level=params["steps_per_level"], eps=eps.to(device=device, dtype=dtype),
-                 final_denoise=params["final_denoise"], clip=params["clip"], noise=noise)
-    stats.network_evals += evals * len(chunk)
+                 final_denoise=params["final_denoise"], clip=params["clip"], churn=params["churn"], noise=noise)
+    stats.network_evals += res.num_evals * len(chunk)  # calls made (fewer than planned if every graph blew up)
     return _accept_chunk(chunk, states, res, batch, stats)
 
 

@@ -223,3 +223,20 @@ def test_network_off_selects_and_returns_the_etkdg_guesses_unchanged(tiny_model,
     assert (np.diag(rmsd_matrix(relaxed, off)) > 1e-3).all()
     with pytest.raises(ConfgenError, match="init 'etkdg'"):
         generate_conformers([mol], [2], preset="confgf", network=False, progress=False)
+
+
+def test_edm_preset_from_pure_noise_counts_calls_and_keeps_stereo():
+    """The from-noise Heun preset (no ETKDG at all): 49 network calls per conformer, mirror images repaired."""
+    from confgen.sampling import evals_per_sample, resolve_preset
+
+    mol, ref = _reference(CHIRAL)
+    model = TargetScore([torch.from_numpy(mirror(ref.numpy())).float()], s0=0.05)
+    stats = GenerationStats()
+    (out,) = generate_conformers([mol], [5], model=model, preset="edm", relax="none", seed=4, progress=False,
+                                 stats=stats)
+    assert evals_per_sample(resolve_preset("edm")) == 49 <= 50
+    assert out.GetNumConformers() == 5 and stats.samples == 5 and stats.network_evals == 5 * 49
+    assert stats.stereo_mirrored == 5 and stats.stereo_resampled == 0
+    assert all(_rdkit_stereo_matches(out, c.GetId()) for c in out.GetConformers())
+    ref_c = ref.numpy() - ref.numpy().mean(0)
+    assert np.abs(_positions(out) - ref_c).max() < 0.5
