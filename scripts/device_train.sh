@@ -3,7 +3,7 @@
 #
 # Budget: the device tool allows 600 s per command and 15 min per session, start-up included, so the whole
 # run (dataset build, step-rate probe, training, a short sampling check) fits one command; the training phase
-# takes TRAIN_SECONDS (default 330 s, well under 9 min).
+# takes TRAIN_SECONDS (default 300 s, well under 9 min; about 8.5 min in all).
 #
 # Before the device call, here on the CPU (once; both folders are ignored by git and travel with `carry`):
 #   python scripts/pack_device_data.py --shared ../shared/data [--drugs work_data/DRUG_DATASET ...]
@@ -21,7 +21,7 @@ set -euo pipefail
 OUT=${OUT:-runs/device_train}
 PACK=${PACK:-work_data/device}
 CONFIG=${CONFIG:-configs/edm_qm9_clofnet.yaml}
-TRAIN_SECONDS=${TRAIN_SECONDS:-330}
+TRAIN_SECONDS=${TRAIN_SECONDS:-300}
 SMOKE=${SMOKE:-0}
 DEVICE=${DEVICE:-$([ "$SMOKE" = 1 ] && echo cpu || echo cuda)}
 WORK=${WORK:-/tmp/confgen_device}
@@ -94,7 +94,7 @@ log "trained: $(tail -1 "$WORK/run/log.csv")"
 # 4. sampling check from pure noise with the edm preset (49 calls per conformer) on QM9 DFT minima
 if [ "$SMOKE" = 1 ]; then NMOL=2; else NMOL=50; fi
 log "sampling check: edm preset vs etkdg on $NMOL GEOM-QM9 test molecules"
-"$PY" -m confgen benchmark "$PACK/exclude/geom_qm9_test_matched_qm9_dft_geometry.csv" --model "$OUT/best.pt" \
+timeout 100 "$PY" -m confgen benchmark "$PACK/exclude/geom_qm9_test_matched_qm9_dft_geometry.csv" --model "$OUT/best.pt" \
     --methods confgen@edm,confgen-mmff@edm,etkdg,etkdg-mmff --max-molecules $NMOL --num-confs 4 --max-posebusters 0 \
     --workers "$NPROC" --no-progress > "$OUT/sample_check.txt" 2>&1 || true
 tail -8 "$OUT/sample_check.txt" | tee -a "$OUT/steps.log"
