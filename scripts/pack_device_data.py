@@ -62,8 +62,9 @@ def main(argv=None) -> int:
                     if args.max_molecules is not None and n >= args.max_molecules:
                         break
                     xyz = [float(v) for v in _NUMBER.findall(row["XYZ_Ang"])]
-                    coords = ",".join(f"[{xyz[i]:.3f},{xyz[i + 1]:.3f},{xyz[i + 2]:.3f}]" for i in range(0, len(xyz), 3))
-                    elements = "[" + ",".join(f"'{e}'" for e in eval_list(row["Elements"])) + "]"
+                    coords = ",".join(f"[{xyz[i]:.3f},{xyz[i + 1]:.3f},{xyz[i + 2]:.3f}]"
+                                      for i in range(0, len(xyz), 3))
+                    elements = "[" + ",".join(f"'{e}'" for e in element_list(row["Elements"])) + "]"
                     w.writerow([row["Index"], row["SMILES"], elements, f"[{coords}]"])
                     n += 1
     for d in args.drugs:
@@ -75,7 +76,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def eval_list(text: str) -> list[str]:
+def element_list(text: str) -> list[str]:
     """``"['C','H']"`` -> ``["C", "H"]`` (the qm9pack Elements column)."""
     return re.findall(r"[A-Z][a-z]?", text)
 
