@@ -50,9 +50,7 @@ from confgen.evaluation import (
 METHODS = ("confgen", "confgen-mmff", "etkdg", "etkdg-mmff", "etkdg-select", "etkdg-select-mmff")
 #: methods that run confgen's pipeline (and take a sampler preset); the ``etkdg-select`` ones without the network
 PIPELINE_METHODS = ("confgen", "confgen-mmff", "etkdg-select", "etkdg-select-mmff")
-DEFAULT_METHODS = ("confgen", "confgen-mmff", "etkdg", "etkdg-mmff", "etkdg-select", "etkdg-select-mmff")
-#: methods that run confgen's pipeline (and take a sampler preset); the ``etkdg-select`` ones without the network
-PIPELINE_METHODS = ("confgen", "confgen-mmff", "etkdg-select", "etkdg-select-mmff")
+DEFAULT_METHODS = ("confgen", "confgen-mmff", "etkdg", "etkdg-mmff")
 QM9_DELTA = 0.5
 MMFF_MAX_ITERS = 2000
 
@@ -191,12 +189,56 @@ def _peak_rss_mb(resource) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
-def _run_method(job: dict) -> dict:
-    import multiprocessing as mp
-
+def _worker_main(worker, job: dict, conn) -> None:
+    """Entry point of the generation process: send ``worker(job)``'s result (or the error) back, then exit."""
     Chem.SetDefaultPickleProperties(Chem.PropertyPickleOptions.AllProps)
-    with mp.get_context("spawn").Pool(1) as pool:
-        return pool.apply(_generate_worker, (job,))
+    try:
+        result = worker(job)
+    except BaseException as exc:  # noqa: BLE001 - reported as a failed method, not as a traceback
+        result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "peak_rss_mb": None}
+    try:
+        conn.send(result)
+    finally:
+        conn.close()
+
+
+def _run_method(job: dict, worker=None) -> dict:
+    """Run ``worker(job)`` (default :func:`_generate_worker`) in a fresh spawned process and return its result.
+
+    A worker that dies (killed, out of memory, a crash in native code) gives ``{"ok": False, "error": reason}``
+    instead of hanging or raising; a plain process and a one-way pipe (no pool) leave no semaphores or
+    broken pipes behind.
+    """
+    import multiprocessing as mp
+    import signal
+
+    ctx = mp.get_context("spawn")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_worker_main, args=(worker or _generate_worker, job, send), daemon=True)
+    Chem.SetDefaultPickleProperties(Chem.PropertyPickleOptions.AllProps)
+    proc.start()
+    send.close()  # the parent keeps only the reading end: EOF when the worker dies
+    result = None
+    try:
+        result = recv.recv()
+    except (EOFError, OSError):
+        pass
+    finally:
+        recv.close()
+        proc.join()
+    if result is not None:
+        return result
+    code = proc.exitcode
+    if code is not None and code < 0:
+        try:
+            why = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            why = f"killed by signal {-code}"
+        if -code == signal.SIGKILL:
+            why += " (out of memory?)"
+    else:
+        why = f"exit status {code}"
+    return {"ok": False, "error": f"the generation worker died before reporting ({why})", "peak_rss_mb": None}
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -409,7 +451,8 @@ def run_benchmark(
                "preset": method_preset}
         gen = _run_method(job)
         entry: dict = {"status": "ok" if gen["ok"] else "failed", "error": gen.get("error"),
-                       "n_requested": int(sum(nums)), "peak_memory_mb": round(gen["peak_rss_mb"], 1)}
+                       "n_requested": int(sum(nums)),
+                       "peak_memory_mb": None if gen.get("peak_rss_mb") is None else round(gen["peak_rss_mb"], 1)}
         result["methods"][method] = entry
         if not gen["ok"]:
             log(f"benchmark: {method}: failed: {gen['error']}")

@@ -1,6 +1,8 @@
 """``confgen`` command line: one subcommand per job; the logic lives in the library.
 
 Each subcommand is a module ``confgen.commands.<name>`` with ``add_arguments(parser)`` and ``run(args) -> int``.
+Only the module of the command being run is imported (``confgen --help`` imports none, so no torch), and a
+command's ``add_arguments`` imports only light modules (:mod:`confgen.options`): ``--help`` starts fast.
 User errors (:class:`confgen.errors.ConfgenError`) are printed as one line without a traceback.
 """
 
@@ -22,20 +24,23 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands=None) -> argparse.ArgumentParser:
+    """The ``confgen`` parser; the options of only ``commands`` (names; default: all) are added."""
     parser = argparse.ArgumentParser(prog="confgen", description="Score-based 3D conformer generation.")
     parser.add_argument("--version", action="version", version=f"confgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"confgen.commands.{name}")
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(p)
-        p.set_defaults(_module=module)
+        if commands is None or name in commands:
+            module = importlib.import_module(f"confgen.commands.{name}")
+            module.add_arguments(p)
+            p.set_defaults(_module=module)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(commands=[a for a in argv[:1] if a in COMMANDS])
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -748,7 +749,10 @@ def load_ensembles(
     listed = _index_listed_files(path, side)
     records = []
     for source in listed if listed is not None else [path]:
-        records.extend(iter_molecules(source, **kwargs))
+        for rec in iter_molecules(source, **kwargs):
+            if listed is not None and rec.name in ("", rec.smiles):  # untitled SDF: the index's name (dir)
+                rec.name = Path(source).parent.name
+            records.append(rec)
     failures = [
         {
             "side": side,

@@ -22,7 +22,23 @@ preset samples that conformer from pure noise over the model's whole noise range
 (``noise_fallback_levels``): the score model needs no embedding to start from.
 
 A conformer still failing after ``max_retries`` retries is dropped (wrong stereo, broken bonds) or, when only
-the PoseBusters limits were missed, written as last sampled; both are counted in :class:`GenerationStats`.
+the PoseBusters limits were missed, written as last sampled; both are counted in :class:`GenerationStats`, and
+every returned conformer carries the conformer property ``confgen_posebusters_bounds_ok`` (1 or 0), judged on
+its final (relaxed) coordinates.
+
+Unspecified stereo: a molecule whose stereocentres or stereo bonds are not all specified gets one stereoisomer
+for all its conformers (``stereo="one"``, the default; :func:`confgen.io.resolve_stereo`) or is refused
+(``stereo="refuse"``); enumerating stereoisomers as separate molecules is done on the inputs before generation
+(``confgen sample --stereo enumerate``).
+
+Multi-fragment molecules (a salt kept whole, ``confgen sample --fragments all``): after every sampling step's
+result, the smaller fragments are translated rigidly away from the larger ones until no two atoms of different
+fragments are closer than 0.8 x the sum of their van der Waals radii
+(:func:`confgen.validity.separate_fragments`); the PoseBusters clash limits then check the arrangement.
+
+Progress: one bar (:class:`confgen.progress.Progress`) with a fixed total over embedding, sampling and
+relaxation (and writing, when the caller passes its own bar); ETKDG guesses are embedded in blocks of
+:data:`EMBED_BLOCK` and MMFF94 relaxes blocks of :data:`RELAX_BLOCK` conformers so that the bar moves.
 
 Reproducibility: every conformer draws its noise from its own generator seeded by ``(seed, molecule id,
 conformer, attempt)``, and ETKDG initial guesses are seeded by ``(seed, molecule id, round)``: the same seed and
@@ -47,8 +63,17 @@ from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 from confgen.data.features import featurize_mol
 from confgen.data.graph import all_pairs, collate
 from confgen.errors import ConfgenError, InputError
-from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles, with_conformers
+from confgen.io import (
+    PROP_MMFF_ENERGY,
+    PROP_STEREO_POLICY,
+    PROP_WITHIN_BOUNDS,
+    mol_from_smiles,
+    resolve_stereo,
+    with_conformers,
+)
 from confgen.noise import remove_com
+from confgen.options import DEFAULT_BATCH_SIZE, DEFAULT_STEREO, RELAX_CHOICES
+from confgen.progress import Progress
 from confgen.rdlog import quiet_rdkit
 from confgen.sampling import (
     SAMPLER_PRESETS,
@@ -61,16 +86,18 @@ from confgen.sampling import (
     sigma_schedule,
 )
 from confgen.stereo import StereoSpec, check_stereo, repair_stereo, stereo_spec
-from confgen.validity import GeometryBounds, geometry_bounds, within_bounds
+from confgen.validity import GeometryBounds, geometry_bounds, separate_fragments, within_bounds
 
 __all__ = ["SAMPLER_PRESETS", "DEFAULT_BATCH_SIZE", "GenerationStats", "generate_conformers", "generate"]
 
-#: conformers per forward pass
-DEFAULT_BATCH_SIZE = 64
 #: bonds longer than this factor x (sum of covalent radii), or shorter than BOND_MIN_FACTOR x, are broken
 BOND_MAX_FACTOR = 1.6
 BOND_MIN_FACTOR = 0.5
-RELAX_CHOICES = ("none", "mmff")
+#: ETKDG initial guesses embedded per RDKit call (the bar moves between calls); block b > 0 of a molecule is
+#: seeded from (its seed, b), so the guesses do not depend on the number of threads
+EMBED_BLOCK = 8
+#: conformers per MMFF94 minimisation call (the bar moves between calls)
+RELAX_BLOCK = 8
 
 
 @dataclass
@@ -87,7 +114,8 @@ class GenerationStats:
         blowups: samples whose dynamics blew up (non-finite or flown apart; retried with a smaller step).
         bad_geometry: samples with a broken or collapsed bond, or outside PoseBusters' bond-length, bond-angle
             and clash limits (:func:`confgen.validity.geometry_bounds`); retried with a smaller step.
-        outside_bounds: conformers written although outside those limits: no retry got inside, and the last
+        outside_bounds: conformers written although outside those limits (judged on the written coordinates,
+            after relaxation; marked ``confgen_posebusters_bounds_ok`` = 0): no retry got inside, and the last
             sample had the right stereo and no broken bond.
         stereo_mirrored: conformers repaired by mirroring.
         stereo_resampled: conformers resampled because of a stereo error a mirror cannot fix.
@@ -151,23 +179,39 @@ class _MolState:
     attempts: dict = field(default_factory=dict)  # slot -> samples taken
     blowups: dict = field(default_factory=dict)  # slot -> blow-ups so far
     from_noise: set = field(default_factory=set)  # slots that ETKDG could not embed: sampled from noise
+    fragments: list | None = None  # atom indices of each fragment, largest first (None: one fragment)
+    radii: np.ndarray | None = None  # [N] van der Waals radii (multi-fragment molecules)
 
 
-def _prepare(mol: Chem.Mol, n: int, uid: int, source: str, oversample: float = 1.0) -> _MolState:
+def _prepare(mol: Chem.Mol, n: int, uid: int, source: str, oversample: float = 1.0,
+             stereo: str = DEFAULT_STEREO, notes: list | None = None) -> _MolState:
     if mol is None:
         raise InputError("no molecule", source=source)
     mol = Chem.Mol(mol)
     if any(a.GetNumImplicitHs() for a in mol.GetAtoms()):
         mol = Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0)
+    if not mol.HasProp(PROP_STEREO_POLICY):  # not resolved when the input was read
+        if stereo == "enumerate":
+            raise ConfgenError("stereo='enumerate' makes several molecules of one: apply confgen.io.resolve_stereo "
+                               "to the inputs first (generate_conformers takes 'one' or 'refuse')")
+        with quiet_rdkit():
+            label = Chem.MolToSmiles(Chem.RemoveHs(mol, sanitize=False))
+        (mol,), note = resolve_stereo(mol, stereo, source=source, label=label)
+        if note and notes is not None:
+            notes.append(note)
     graph = featurize_mol(mol, source=source)
     mol.RemoveAllConformers()
     table = Chem.GetPeriodicTable()
     bonds = np.array([(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()], dtype=np.int64).reshape(-1, 2)
     rcov = np.array([table.GetRcovalent(a.GetAtomicNum()) for a in mol.GetAtoms()])
+    frags = sorted(Chem.GetMolFrags(mol), key=len, reverse=True)
+    multi = len(frags) > 1
     return _MolState(mol=mol, graph=graph, spec=stereo_spec(mol), bonds=bonds,
                      bond_ref=rcov[bonds[:, 0]] + rcov[bonds[:, 1]] if len(bonds) else np.zeros(0),
                      n_requested=math.ceil(oversample * int(n) - 1e-9), n_keep=int(n), uid=uid,
-                     bounds=geometry_bounds(mol))
+                     bounds=geometry_bounds(mol),
+                     fragments=[np.array(f, dtype=np.int64) for f in frags] if multi else None,
+                     radii=np.array([table.GetRvdw(a.GetAtomicNum()) for a in mol.GetAtoms()]) if multi else None)
 
 
 def _geometry_ok(state: _MolState, pos: np.ndarray) -> bool:
@@ -180,22 +224,46 @@ def _geometry_ok(state: _MolState, pos: np.ndarray) -> bool:
     return bool(((d <= BOND_MAX_FACTOR * state.bond_ref) & (d >= BOND_MIN_FACTOR * state.bond_ref)).all())
 
 
-def _etkdg(mol: Chem.Mol, n: int, seed: int, workers: int) -> list[np.ndarray]:
-    """Up to ``n`` ETKDGv3 conformers [N, 3] (random-coordinate embedding as a fallback)."""
+def _etkdg(mol: Chem.Mol, n: int, seed: int, workers: int, progress: Progress | None = None) -> list[np.ndarray]:
+    """Up to ``n`` ETKDGv3 conformers [N, 3] (random-coordinate embedding as a fallback), in blocks of
+    :data:`EMBED_BLOCK` (``progress`` advances after each block of the first pass)."""
     out: list[np.ndarray] = []
     for random_coords in (False, True):
         need = n - len(out)
         if need <= 0:
             break
-        params = rdDistGeom.ETKDGv3()
-        params.randomSeed = int(seed % 2_000_000_000) + 1  # 0 gives identical conformers in RDKit 2026.09
-        params.numThreads = workers
-        params.useRandomCoords = random_coords
-        m = Chem.Mol(mol)
-        with quiet_rdkit():
-            cids = list(rdDistGeom.EmbedMultipleConfs(m, need, params))
-        out.extend(m.GetConformer(c).GetPositions() for c in cids)
+        for block, start in enumerate(range(0, need, EMBED_BLOCK)):
+            k = min(EMBED_BLOCK, need - start)
+            block_seed = seed if block == 0 else seed_for(seed, block)
+            params = rdDistGeom.ETKDGv3()
+            params.randomSeed = int(block_seed % 2_000_000_000) + 1  # 0 gives identical conformers (RDKit 2026.09)
+            params.numThreads = workers
+            params.useRandomCoords = random_coords
+            m = Chem.Mol(mol)
+            with quiet_rdkit():
+                cids = list(rdDistGeom.EmbedMultipleConfs(m, k, params))
+            out.extend(m.GetConformer(c).GetPositions() for c in cids)
+            if progress is not None and not random_coords:
+                progress.advance(k)
     return out
+
+
+def progress_budgets(num_confs: list[int], preset=None, relax: str = "mmff", write: bool = False,
+                     preset_overrides: dict | None = None) -> dict[str, int]:
+    """The steps of each phase of a run (for :class:`confgen.progress.Progress`; its total never changes).
+
+    Args:
+        num_confs: conformers requested per molecule.
+        preset, preset_overrides: the sampler preset.
+        relax: ``"mmff"`` or ``"none"``.
+        write: count a writing phase (the caller advances it).
+    """
+    params = resolve_preset(preset, preset_overrides)
+    cands = sum(math.ceil(params["oversample"] * int(n) - 1e-9) for n in num_confs)
+    keep = sum(int(n) for n in num_confs)
+    etkdg = params["init"] == "etkdg"
+    return {"embedding": cands if etkdg else 0, "sampling": keep if etkdg else cands,
+            "relaxing": keep if relax == "mmff" else 0, "writing": keep if write else 0}
 
 
 def _resolve_model(model, device):
@@ -219,10 +287,11 @@ def _resolve_device(device) -> torch.device:
 
 def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, model=None, preset=None,
                         seed: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE, device="cpu",
-                        relax: str = "mmff", progress: bool = True, errors: list | None = None,
+                        relax: str = "mmff", progress: bool | Progress = True, errors: list | None = None,
                         workers: int = 1, stats: GenerationStats | None = None,
                         preset_overrides: dict | None = None, ids: list[int] | None = None,
-                        sources: list[str] | None = None, network: bool = True) -> list[Chem.Mol | None]:
+                        sources: list[str] | None = None, stereo: str = DEFAULT_STEREO,
+                        network: bool = True) -> list[Chem.Mol | None]:
     """Generate conformers for many molecules at once.
 
     Args:
@@ -235,13 +304,17 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
         device: torch device.
         relax: ``"mmff"`` (MMFF94 minimisation; energy in conformer property ``confgen_mmff_energy``; a
             conformer whose stereo it would change is returned unrelaxed) or ``"none"``.
-        progress: show a tqdm progress bar (conformers).
+        progress: show a progress bar (fixed total over embedding, sampling and relaxation), or a
+            :class:`confgen.progress.Progress` made by the caller (budgets from :func:`progress_budgets`) to
+            advance; it is not closed here.
         errors: receives one :class:`InputError` per molecule that failed; if ``None`` the first is raised.
         workers: CPU threads for RDKit embedding and MMFF.
         stats: receives the counters of this call.
         preset_overrides: sampler parameters to replace.
         ids: per-molecule ids used in the seeds (default 0..len-1); keeps results stable when a run is split.
         sources: per-molecule source strings for error messages.
+        stereo: unspecified stereo of a molecule not already resolved by :func:`confgen.io.resolve_stereo`:
+            ``"one"`` (one stereoisomer for all its conformers, noted in ``stats.warnings``) or ``"refuse"``.
         network: ``False`` switches the score network off (an ablation): the preset's ETKDG initial guesses
             go through the same oversampling, diverse selection, stereo/geometry checks (failures re-embedded)
             and relaxation, unchanged by any network step (no noise is added); ``model`` is not loaded and a
@@ -279,18 +352,34 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
     states: list[_MolState | None] = []
     for i, mol in enumerate(mols):
         try:
-            states.append(_prepare(mol, nums[i], ids[i], sources[i], params["oversample"]))
+            states.append(_prepare(mol, nums[i], ids[i], sources[i], params["oversample"], stereo=stereo,
+                                   notes=stats.warnings))
         except InputError as exc:
             if errors is None:
                 raise
             errors.append(exc)
             states.append(None)
-    live = [s for s in states if s is not None and s.n_requested > 0]
-    if live:
-        model = _resolve_model(model, dev) if network else None
-        _run(live, model=model, params=params, seed=int(seed), batch_size=int(batch_size), device=dev,
-             workers=workers, progress=progress, stats=stats)
+    own_bar = not isinstance(progress, Progress)
+    budgets = progress_budgets(nums, params, relax)
+    bar = Progress(budgets, enabled=bool(progress)) if own_bar else progress
+    before = dict(bar.done)
+    try:
+        live = [s for s in states if s is not None and s.n_requested > 0]
+        if live:
+            model = _resolve_model(model, dev) if network else None
+            _run(live, model=model, params=params, seed=int(seed), batch_size=int(batch_size), device=dev,
+                 workers=workers, progress=bar, stats=stats)
+        out = _finish(states, nums, bar, relax=relax, workers=workers, stats=stats, errors=errors,
+                      sources=sources, params=params)
+        bar.settle(budgets, before)  # work these molecules did not need (failed inputs, dropped conformers)
+        return out
+    finally:
+        if own_bar:
+            bar.close()
 
+
+def _finish(states, nums, bar: Progress, *, relax, workers, stats, errors, sources, params) -> list:
+    """Mols from the sampled states: selection (noise starts), MMFF94, bounds marks, failures."""
     out: list[Chem.Mol | None] = []
     for i, st in enumerate(states):
         if st is None:
@@ -300,17 +389,23 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
         mol = Chem.Mol(st.mol)
         for k, slot in enumerate(sorted(st.pos)):
             conf = Chem.Conformer(mol.GetNumAtoms())
-            pos = st.pos[slot]
-            for a in range(mol.GetNumAtoms()):
-                conf.SetAtomPosition(a, pos[a].tolist())
+            conf.SetPositions(np.asarray(st.pos[slot], dtype=np.float64))
             conf.SetId(k)
             mol.AddConformer(conf, assignId=False)
         if mol.GetNumConformers() > st.n_keep:  # candidates sampled from noise were not preselected
-            confs = list(mol.GetConformers())
-            chosen = _diverse(st.mol, [c.GetPositions() for c in confs], st.n_keep)
-            mol = with_conformers(mol, [confs[c] for c in chosen])
-        if relax == "mmff" and mol.GetNumConformers():
-            mol = _relax_mmff(mol, st, workers, stats, sources[i])
+            with bar.phase("sampling"):
+                confs = list(mol.GetConformers())
+                chosen = _diverse(st.mol, [c.GetPositions() for c in confs], st.n_keep)
+                mol = with_conformers(mol, [confs[c] for c in chosen])
+        with bar.phase("relaxing"):
+            if relax == "mmff" and mol.GetNumConformers():
+                mol = _relax_mmff(mol, st, workers, stats, sources[i], bar)
+        if mol.GetNumConformers():
+            pos = np.stack([c.GetPositions() for c in mol.GetConformers()])  # [K, N, 3]
+            ok = within_bounds(st.bounds, pos) if st.bounds is not None else np.ones(len(pos), bool)
+            for conf, flag in zip(mol.GetConformers(), ok):
+                conf.SetIntProp(PROP_WITHIN_BOUNDS, int(flag))
+            stats.outside_bounds += int((~ok).sum())
         if mol.GetNumConformers() == 0 and st.n_keep > 0:
             exc = InputError(f"no conformer passed the checks after {params['max_retries']} retries",
                              source=sources[i], smiles=Chem.MolToSmiles(Chem.RemoveHs(st.mol)))
@@ -329,13 +424,12 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
 
 
 def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size: int, device: torch.device,
-         workers: int, progress: bool, stats: GenerationStats) -> None:
+         workers: int, progress: Progress, stats: GenerationStats) -> None:
     """Sample every requested slot of every molecule, with retries (fills ``state.pos``).
 
     ``model=None``: the network is off; the ETKDG initial guesses are taken as they are (see ``network``).
     """
-    from tqdm.auto import tqdm
-
+    bar = progress
     if model is None:
         dtype, sigmas, use_pairs = torch.float64, None, False
     else:
@@ -345,75 +439,75 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
     fb_params = noise_fallback_params(params)
     fb_sigmas = sigma_schedule(fb_params, getattr(model, "sigmas", None)) if fb_params else None
     pending = [(k, j) for k, st in enumerate(states) for j in range(st.n_requested)]
-    total = len(pending)
-    bar = tqdm(total=total, disable=not progress, unit="conf", desc="sampling", leave=False)
     round_ = 0
-    try:
-        while pending:
-            inits: dict[int, dict[int, np.ndarray]] = {}
-            from_noise: list[tuple[int, int]] = []
-            if params["init"] == "etkdg":
-                by_mol: dict[int, list[int]] = {}
-                for k, j in pending:
-                    if j not in states[k].from_noise:
-                        by_mol.setdefault(k, []).append(j)
-                for k, slots in by_mol.items():
-                    st = states[k]
-                    confs = _etkdg(st.mol, len(slots), seed_for(seed, st.uid, round_, 1), workers)
-                    inits[k] = dict(zip(slots, confs))
-                missing = [(k, j) for k, j in pending
-                           if j not in inits.get(k, {}) and j not in states[k].from_noise]
-                if missing and fb_params is not None:
-                    for k, j in missing:
-                        states[k].from_noise.add(j)
-                    stats.from_noise += len(missing)
-                    stats.warnings.append(f"ETKDG could not embed {len(missing)} initial guesses; those conformers "
-                                          f"were sampled from noise ({fb_params['num_levels']} levels)")
-                elif missing:
-                    for k, j in missing:
-                        stats.dropped += 1
-                        bar.update(1)
-                    stats.warnings.append(f"ETKDG could not embed {len(missing)} initial guesses; those "
-                                          "conformers were dropped")
-                from_noise = [(k, j) for k, j in pending if j in states[k].from_noise]
-                pending = [(k, j) for k, j in pending if j in inits.get(k, {})]
-                if round_ == 0:  # oversampled: sample only the most diverse initial guesses
-                    unselected = 0
-                    for k, init in inits.items():
-                        st = states[k]
-                        if len(init) > st.n_keep:
-                            slots = sorted(init)
-                            keep = {slots[i] for i in _diverse(st.mol, [init[j] for j in slots], st.n_keep)}
-                            unselected += len(slots) - len(keep)
-                            inits[k] = {j: init[j] for j in slots if j in keep}
-                    if unselected:
-                        pending = [(k, j) for k, j in pending if j in inits[k]]
-                        bar.total -= unselected
-                        bar.refresh()
-            retry: list[tuple[int, int]] = []
-            groups = ((pending, params, sigmas), (from_noise, fb_params, fb_sigmas))
+    while pending:
+        inits: dict[int, dict[int, np.ndarray]] = {}
+        from_noise: list[tuple[int, int]] = []
+        if params["init"] == "etkdg":
+            with bar.phase("embedding"):
+                pending, from_noise = _embed_round(states, pending, inits, seed=seed, round_=round_,
+                                                   workers=workers, fb_params=fb_params, stats=stats,
+                                                   progress=bar if round_ == 0 else None)
+        retry: list[tuple[int, int]] = []
+        groups = ((pending, params, sigmas), (from_noise, fb_params, fb_sigmas))
+        with bar.phase("sampling"):
             for todo, p_, sig_ in groups:
                 for start in range(0, len(todo), batch_size):
                     chunk = todo[start:start + batch_size]
                     again = _sample_chunk(chunk, states, inits, model=model, params=p_, sigmas=sig_,
                                           seed=seed, device=device, dtype=dtype, use_pairs=use_pairs, stats=stats)
                     retry += again
-                    bar.update(len(chunk) - len(again))
+                    bar.advance(len(chunk) - len(again))
             pending = []
             for k, j in retry:
                 st = states[k]
                 if st.attempts[j] > params["max_retries"]:
                     if j in st.fallback:  # right stereo, sane bonds, but outside PoseBusters' bounds
                         st.pos[j] = st.fallback.pop(j)
-                        stats.outside_bounds += 1
                     else:
                         stats.dropped += 1
-                    bar.update(1)
+                    bar.advance(1)
                 else:
                     pending.append((k, j))
-            round_ += 1
-    finally:
-        bar.close()
+        round_ += 1
+
+
+def _embed_round(states, pending, inits, *, seed, round_, workers, fb_params, stats, progress):
+    """ETKDG initial guesses for the pending slots (into ``inits``); in round 0, only the most diverse are kept.
+
+    Returns:
+        ``(pending, from_noise)``: the slots to sample from their guess, and those to sample from noise.
+    """
+    by_mol: dict[int, list[int]] = {}
+    for k, j in pending:
+        if j not in states[k].from_noise:
+            by_mol.setdefault(k, []).append(j)
+    for k, slots in by_mol.items():
+        st = states[k]
+        confs = _etkdg(st.mol, len(slots), seed_for(seed, st.uid, round_, 1), workers, progress)
+        inits[k] = dict(zip(slots, confs))
+    missing = [(k, j) for k, j in pending if j not in inits.get(k, {}) and j not in states[k].from_noise]
+    if missing and fb_params is not None:
+        for k, j in missing:
+            states[k].from_noise.add(j)
+        stats.from_noise += len(missing)
+        stats.warnings.append(f"ETKDG could not embed {len(missing)} initial guesses; those conformers "
+                              f"were sampled from noise ({fb_params['num_levels']} levels)")
+    elif missing:
+        stats.dropped += len(missing)
+        stats.warnings.append(f"ETKDG could not embed {len(missing)} initial guesses; those "
+                              "conformers were dropped")
+    from_noise = [(k, j) for k, j in pending if j in states[k].from_noise]
+    pending = [(k, j) for k, j in pending if j in inits.get(k, {})]
+    if round_ == 0:  # oversampled: sample only the most diverse initial guesses
+        for k, init in inits.items():
+            st = states[k]
+            if len(init) > st.n_keep:
+                slots = sorted(init)
+                keep = {slots[i] for i in _diverse(st.mol, [init[j] for j in slots], st.n_keep)}
+                inits[k] = {j: init[j] for j in slots if j in keep}
+        pending = [(k, j) for k, j in pending if j in inits[k]]
+    return pending, from_noise
 
 
 def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, dtype, use_pairs,
@@ -478,6 +572,8 @@ def _accept_chunk(chunk, states, res: SampleResult, batch, stats: GenerationStat
                 stats.blowups += 1
             retry.append((k, j))
             continue
+        if st.fragments is not None:  # a salt kept whole: no fragment inside another
+            pos = separate_fragments(pos, st.fragments, st.radii)
         per_mol.setdefault(k, []).append((j, pos))
     for k, items in per_mol.items():
         st = states[k]
@@ -524,8 +620,9 @@ def _diverse(mol: Chem.Mol, positions: list[np.ndarray], n: int) -> list[int]:
     return select(list(range(len(positions))), rmsd, n, "diverse", np.random.default_rng(0))
 
 
-def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationStats, source: str) -> Chem.Mol:
-    """MMFF94-minimise every conformer; store energies on the conformers.
+def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationStats, source: str,
+                progress: Progress | None = None) -> Chem.Mol:
+    """MMFF94-minimise every conformer (in blocks of :data:`RELAX_BLOCK`); store energies on the conformers.
 
     A conformer whose stereo the minimisation changed (strained polycycles: MMFF94 can push a bridgehead
     through its neighbours) is written unrelaxed, with its MMFF94 single-point energy. MMFF typing
@@ -536,9 +633,20 @@ def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationSta
     if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(work):
         stats.relax_skipped += 1
         stats.warnings.append(f"{source}: MMFF94 has no parameters for this molecule; written unrelaxed")
+        if progress is not None:
+            progress.advance(mol.GetNumConformers(), work=0)
         return mol
-    with quiet_rdkit():
-        results = rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(work, numThreads=workers, maxIters=2000)
+    confs = list(work.GetConformers())
+    results = []
+    for start in range(0, len(confs), RELAX_BLOCK):
+        block = confs[start:start + RELAX_BLOCK]
+        part = with_conformers(work, block)
+        with quiet_rdkit():
+            results += rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(part, numThreads=workers, maxIters=2000)
+        for conf, done in zip(block, part.GetConformers()):
+            conf.SetPositions(done.GetPositions())
+        if progress is not None:
+            progress.advance(len(block))
     pos = np.stack([c.GetPositions() for c in work.GetConformers()])
     good = check_stereo(st.spec, pos).ok
     props = None

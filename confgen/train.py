@@ -134,8 +134,11 @@ def resolve_device(device: str | None, dist: DistInfo) -> torch.device:
         if device == "cuda":
             device = f"cuda:{dist.local_rank}" if dist.distributed else "cuda"
     elif device != "cpu":
-        raise ConfgenError(f"unknown device {device!r} (use cpu or cuda)")
-    return torch.device(device)
+        raise ConfgenError(f"unknown device {device!r} (use cpu, cuda, cuda:N or auto)")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ConfgenError(f"unknown device {device!r} (use cpu, cuda, cuda:N or auto)") from None
 
 
 def dataset_provenance(directory: str, summary: dict, n_train: int, n_val: int) -> dict:

@@ -204,3 +204,67 @@ def within_bounds(bounds: GeometryBounds, pos: np.ndarray) -> np.ndarray:
         return np.isfinite(pos).all(axis=(1, 2))
     d = np.linalg.norm(pos[:, bounds.pairs[:, 0]] - pos[:, bounds.pairs[:, 1]], axis=-1)  # [K, P]
     return ((d >= bounds.lower) & (d <= bounds.upper)).all(1)
+
+
+#: atoms of different fragments are placed at least this factor x the sum of their van der Waals radii apart
+FRAGMENT_CLEARANCE = 0.8
+
+
+def fragment_clearance(pos: np.ndarray, fragments: list[np.ndarray], radii: np.ndarray) -> float:
+    """Smallest distance between atoms of different fragments over ``FRAGMENT_CLEARANCE x`` the sum of their
+    van der Waals radii (>= 1: clash-free; ``inf`` for one fragment).
+
+    Args:
+        pos: [N, 3] coordinates.
+        fragments: atom indices of each fragment.
+        radii: [N] van der Waals radii.
+    """
+    worst = np.inf
+    for a in range(len(fragments)):
+        for b in range(a + 1, len(fragments)):
+            fa, fb = fragments[a], fragments[b]
+            d = np.linalg.norm(pos[fa][:, None] - pos[fb][None], axis=-1)  # [A, B]
+            lim = FRAGMENT_CLEARANCE * (radii[fa][:, None] + radii[fb][None])
+            worst = min(worst, float((d / lim).min()))
+    return worst
+
+
+def separate_fragments(pos: np.ndarray, fragments: list[np.ndarray], radii: np.ndarray, step: float = 0.1,
+                       max_steps: int = 500) -> np.ndarray:
+    """Translate fragments rigidly apart until no two atoms of different fragments overlap.
+
+    The first fragment stays; each further one (in the order given, largest first) moves in steps of ``step``
+    Angstrom away from the atoms it clashes with (the mean direction from those atoms to its own) until every
+    distance to the fragments placed before it is at least :data:`FRAGMENT_CLEARANCE` x the sum of the van der
+    Waals radii. Fragments already apart do not move; bond lengths, angles and each fragment's conformation
+    are unchanged.
+
+    Args:
+        pos: [N, 3] coordinates.
+        fragments: atom indices of each fragment, largest first.
+        radii: [N] van der Waals radii.
+
+    Returns:
+        [N, 3] new coordinates.
+    """
+    pos = np.array(pos, dtype=np.float64)
+    placed = np.asarray(fragments[0])
+    for frag in fragments[1:]:
+        frag = np.asarray(frag)
+        lim = FRAGMENT_CLEARANCE * (radii[frag][:, None] + radii[placed][None])  # [F, P]
+        for _ in range(max_steps):
+            diff = pos[frag][:, None] - pos[placed][None]  # [F, P, 3]
+            d = np.linalg.norm(diff, axis=-1)
+            clash = d < lim
+            if not clash.any():
+                break
+            direction = diff[clash].sum(0)
+            norm = np.linalg.norm(direction)
+            if norm < 1e-8:  # atoms on top of each other: move away from the placed fragments' centre
+                direction = pos[frag].mean(0) - pos[placed].mean(0)
+                norm = np.linalg.norm(direction)
+                if norm < 1e-8:
+                    direction, norm = np.array([1.0, 0.0, 0.0]), 1.0
+            pos[frag] += step * direction / norm
+        placed = np.concatenate([placed, frag])
+    return pos

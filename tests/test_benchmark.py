@@ -177,3 +177,45 @@ def test_benchmark_network_off_ablation(shared_data, tmp_path):
     # a preset that starts from noise has nothing to select without the network: reported, not crashed
     assert res["methods"]["etkdg-select@confgf"]["status"] == "failed"
     assert "init 'etkdg'" in res["methods"]["etkdg-select@confgf"]["error"]
+
+
+def _die(job):
+    """A generation worker killed mid-run (as the kernel's OOM killer would)."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_dying_worker_fails_its_method_with_the_reason(shared_data, tmp_path, monkeypatch):
+    from confgen import benchmark
+
+    assert "SIGKILL" in benchmark._run_method({}, worker=_die)["error"]
+    real = benchmark._run_method
+    monkeypatch.setattr(benchmark, "_run_method",
+                        lambda job, worker=None: real(job, worker=_die if job["method"] == "etkdg-mmff" else worker))
+    refs = _one_molecule_sdf(shared_data, tmp_path)
+    res = run_benchmark(refs, methods=["etkdg-mmff", "etkdg"], max_posebusters=0, progress=False,
+                        log=lambda msg: None)
+    dead = res["methods"]["etkdg-mmff"]
+    assert dead["status"] == "failed" and "died" in dead["error"] and "SIGKILL" in dead["error"]
+    assert res["methods"]["etkdg"]["status"] == "ok" and res["methods"]["etkdg"]["n_generated"] == 6
+
+
+def test_benchmark_command_prints_no_traceback_and_leaks_nothing(shared_data, tmp_path):
+    """Run as users do (a subprocess, so that the interpreter's exit-time warnings are seen)."""
+    import subprocess
+    import sys
+
+    from sample_models import tiny_checkpoint
+
+    refs = _one_molecule_sdf(shared_data, tmp_path)
+    out_json = tmp_path / "b.json"
+    proc = subprocess.run([sys.executable, "-m", "confgen", "benchmark", str(refs), "--methods", "etkdg,confgen",
+                           "--model", tiny_checkpoint(), "--preset", "fast", "--max-posebusters", "2", "--json",
+                           str(out_json), "--no-progress"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    for bad in ("Traceback", "leaked", "BrokenPipeError", "Warning"):
+        assert bad not in proc.stderr, proc.stderr
+    res = json.loads(out_json.read_text())
+    assert all(m["status"] == "ok" for m in res["methods"].values())

@@ -327,6 +327,14 @@ def test_index_csv_directory_lists_references_and_predictions(shared_data):
     # every GEOM conformer is kept, also mol02's amidine conformers whose E/Z differs from the first one
     assert [r.mol.GetNumConformers() for r in refs] == [3, 4, 20, 22, 5, 60, 15]
     assert sum(p.mol.GetNumConformers() for p in preds) == 236
+    # the index names its molecules (dir): the results use those names, not the SMILES
+    with open(root / "index.csv", newline="") as fh:
+        dirs = [row["dir"] for row in csv.DictReader(fh)]
+    assert [r.name for r in refs] == dirs
+    from confgen.evaluation import evaluate_ensembles
+
+    result = evaluate_ensembles(preds[:2], refs[:2], [1.25], progress=False)
+    assert [m["name"] for m in result["per_molecule"]] == dirs[:2]
 
 
 def test_parallel_workers_give_identical_results(tora3d7):

@@ -190,10 +190,7 @@ def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
 
 def test_network_off_selects_and_returns_the_etkdg_guesses_unchanged(tiny_model, tmp_path):
     """The benchmark's etkdg-select ablation: same oversampling and diverse selection, no network step."""
-    from rdkit.Chem import rdDistGeom
-
     from confgen.evaluation import rmsd_matrix
-    from confgen.sampling import seed_for
 
     mol = mol_from_smiles("CCCCOc1ccc(CC(=O)NCCO)cc1", source="t")
     preset = dict(TINY_PRESET, oversample=3.0)
@@ -202,12 +199,10 @@ def test_network_off_selects_and_returns_the_etkdg_guesses_unchanged(tiny_model,
     off = generate_conformers([mol], [4], model=str(tmp_path / "missing.pt"), preset=preset, seed=11,
                               relax="none", progress=False, stats=stats, network=False)[0]
     assert off.GetNumConformers() == 4 and stats.network_evals == 0 and stats.samples == 4
-    # the 12 ETKDG guesses of round 0, exactly as the pipeline embeds them
-    params = rdDistGeom.ETKDGv3()
-    params.randomSeed = seed_for(11, 0, 0, 1) % 2_000_000_000 + 1
-    params.numThreads = 1
-    pool = Chem.Mol(mol)
-    assert len(rdDistGeom.EmbedMultipleConfs(pool, 12, params)) == 12
+    # the 12 ETKDG guesses of round 0 (the same per-molecule seed), returned as they are without selection
+    pool = generate_conformers([mol], [12], preset=dict(preset, oversample=1.0), seed=11, relax="none",
+                               progress=False, network=False)[0]
+    assert pool.GetNumConformers() == 12
     cross = rmsd_matrix(off, pool)
     assert (cross.min(axis=1) < 1e-6).all()  # every returned conformer is one of the guesses, unchanged
     picked = cross.argmin(axis=1)
@@ -240,3 +235,27 @@ def test_edm_preset_from_pure_noise_counts_calls_and_keeps_stereo():
     assert all(_rdkit_stereo_matches(out, c.GetId()) for c in out.GetConformers())
     ref_c = ref.numpy() - ref.numpy().mean(0)
     assert np.abs(_positions(out) - ref_c).max() < 0.5
+
+
+def test_api_unspecified_stereo_gives_one_isomer_and_marks_bounds():
+    from confgen.io import PROP_STEREO_POLICY, PROP_WITHIN_BOUNDS
+    from confgen.validity import geometry_bounds, within_bounds
+
+    stats = GenerationStats()
+    mol = confgen.generate("CC(C)Cc1ccc(cc1)C(C)C(=O)O", 6, model=tiny_checkpoint(), preset=TINY_PRESET, seed=3,
+                           relax="none", stats=stats)
+    labels = set()
+    for conf in mol.GetConformers():
+        m = Chem.Mol(mol, confId=conf.GetId())
+        Chem.AssignStereochemistryFrom3D(m)
+        labels.add(Chem.MolToSmiles(Chem.RemoveHs(m)))
+    assert len(labels) == 1 and mol.GetProp(PROP_STEREO_POLICY) == "one"
+    assert any("unspecified stereo" in w for w in stats.warnings)
+    bounds = geometry_bounds(mol)
+    flags = [conf.GetIntProp(PROP_WITHIN_BOUNDS) for conf in mol.GetConformers()]
+    pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+    assert flags == within_bounds(bounds, pos).astype(int).tolist()
+    assert stats.outside_bounds == flags.count(0)
+    with pytest.raises(InputError, match="unspecified stereo"):
+        confgen.generate("CC(C)Cc1ccc(cc1)C(C)C(=O)O", 2, model=tiny_checkpoint(), preset=TINY_PRESET, seed=3,
+                         stereo="refuse")

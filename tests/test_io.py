@@ -45,7 +45,7 @@ def test_smi_names_comments_header_and_bad_lines(tmp_path):
     ]
     msgs = [str(e) for e in errors]
     assert msgs[0].startswith("in.smi:5 'C1CC': invalid SMILES")
-    assert msgs[1].startswith("in.smi:7 '[Na+].[Cl-]': unsupported element Na")
+    assert msgs[1].startswith("in.smi:7 '[Na+].[Cl-]': no organic fragment")
     assert msgs[2].startswith(f"in.smi:8 '{TOO_LARGE}': molecule has 201 heavy atoms")
     assert all("\n" not in m for m in msgs)
     # explicit hydrogens, stereo kept, no conformers
@@ -177,3 +177,49 @@ def test_atomic_write_publishes_with_normal_permissions_and_leaves_nothing_on_er
     with pytest.raises(RuntimeError):
         atomic_write(out, fail)
     assert out.read_text() == "{}" and sorted(p.name for p in out.parent.iterdir()) == ["out.json"]
+
+
+@pytest.mark.parametrize("ion", ["[Na+]", "[K+]", "[Li+]", "[Mg+2]", "[Ca+2]", "[Zn+2]", "[Cl-]", "[Br-]", "[I-]",
+                                 "[F-]", "[NH4+]", "O"])
+def test_counter_ions_and_solvent_are_removed_never_an_error(ion):
+    from confgen.io import PROP_REMOVED_FRAGMENTS, mol_from_smiles
+
+    mol = mol_from_smiles(f"{ion}.CC(=O)[O-]", source="t")
+    assert Chem.MolToSmiles(Chem.RemoveHs(mol)) == "CC(=O)[O-]"
+    assert mol.GetProp(PROP_REMOVED_FRAGMENTS) == Chem.MolToSmiles(Chem.MolFromSmiles(ion))
+
+
+def test_largest_organic_fragment_counts_heavy_atoms_also_with_explicit_hydrogens():
+    from confgen.io import keep_largest_fragment
+
+    for smiles in ("C1CCCCC1.OC(=O)c1ccccc1", "OC(=O)c1ccccc1.C1CCCCC1"):
+        for mol in (Chem.MolFromSmiles(smiles), Chem.AddHs(Chem.MolFromSmiles(smiles))):
+            kept, removed = keep_largest_fragment(mol)
+            assert Chem.MolToSmiles(Chem.RemoveHs(kept)) == "O=C(O)c1ccccc1" and removed == ["C1CCCCC1"]
+
+
+def test_fragments_all_keeps_the_salt_whole():
+    from confgen.io import PROP_REMOVED_FRAGMENTS, mol_from_smiles
+
+    mol = mol_from_smiles("CC(=O)[O-].[NH4+]", source="t", fragments="all")
+    assert len(Chem.GetMolFrags(mol)) == 2 and not mol.HasProp(PROP_REMOVED_FRAGMENTS)
+
+
+def test_resolve_stereo_policies():
+    from confgen.io import (PROP_ISOMERIC_SMILES, PROP_STEREO_POLICY, PROP_STEREOISOMER, mol_from_smiles,
+                            resolve_stereo)
+
+    mol = mol_from_smiles("CC=CC(O)C", source="t")  # one centre and one double bond unspecified: 4 isomers
+    (one,), note = resolve_stereo(mol, "one", source="in.smi:3", label="CC=CC(O)C")
+    assert note.startswith("in.smi:3 'CC=CC(O)C': unspecified stereo") and one.GetProp(PROP_STEREO_POLICY) == "one"
+    assert "@" in one.GetProp(PROP_ISOMERIC_SMILES) and "/" in one.GetProp(PROP_ISOMERIC_SMILES)
+    isos, note = resolve_stereo(mol, "enumerate")
+    assert len({m.GetProp(PROP_ISOMERIC_SMILES) for m in isos}) == 4
+    assert [m.GetProp(PROP_STEREOISOMER) for m in isos] == ["1/4", "2/4", "3/4", "4/4"]
+    isos, note = resolve_stereo(mol, "enumerate", max_isomers=3)
+    assert len(isos) == 3 and "limit" in note
+    with pytest.raises(InputError, match="unspecified stereo"):
+        resolve_stereo(mol, "refuse", source="x")
+    spec = mol_from_smiles("C/C=C/[C@H](C)O", source="t")
+    (same,), note = resolve_stereo(spec, "refuse")
+    assert note is None and same.GetProp(PROP_STEREO_POLICY) == "specified"

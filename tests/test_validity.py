@@ -57,3 +57,24 @@ def test_posebusters_mol_checks_per_conformer(geom_confs):
     assert [r.passed for r in results] == [True] * (len(group)) + [False], [r.failed for r in results]
     assert "bond_lengths" in results[-1].failed
     assert check_validity(mol, conf_ids=[cid])[0].failed == results[-1].failed
+
+
+def test_separate_fragments_removes_overlap_and_keeps_each_fragment_rigid():
+    from rdkit.Chem import AllChem
+
+    from confgen.validity import fragment_clearance, separate_fragments
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CC(=O)[O-].[NH4+]"))
+    assert AllChem.EmbedMolecule(mol, randomSeed=7) == 0
+    frags = [np.array(f) for f in sorted(Chem.GetMolFrags(mol), key=len, reverse=True)]
+    pos = mol.GetConformer().GetPositions()
+    pos[frags[1]] += pos[frags[0]].mean(0) - pos[frags[1]].mean(0)  # ammonium on top of the acetate
+    radii = np.array([Chem.GetPeriodicTable().GetRvdw(a.GetAtomicNum()) for a in mol.GetAtoms()])
+    assert fragment_clearance(pos, frags, radii) < 0.5
+    new = separate_fragments(pos, frags, radii)
+    assert fragment_clearance(new, frags, radii) >= 1.0
+    for f in frags:  # rigid: distances inside each fragment unchanged
+        inner = lambda p: np.linalg.norm(p[f][:, None] - p[f][None], axis=-1)  # noqa: E731
+        assert np.allclose(inner(new), inner(pos))
+    assert np.allclose(new[frags[0]], pos[frags[0]])  # the largest fragment stays
+    assert np.allclose(separate_fragments(new, frags, radii), new)  # apart already: nothing moves

@@ -12,7 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.add_argument("sources", nargs="*", metavar="SOURCE",
                         help="GEOM rdkit_folder directory (or its summary_*.json), torsional-diffusion pickle, "
-                             "multi-conformer SDF, QM9 CSV, 'qm9pack', or a SMILES file (ensembles are built)")
+                             "multi-conformer SDF, QM9 CSV, 'qm9pack', a directory of conformer shards "
+                             "(scripts/build_xtb_dataset.py, e.g. data/geom_drugs_xtb), or a SMILES file "
+                             "(ensembles are built)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="dataset directory to create")
     parser.add_argument("--exclude", nargs="+", action="extend", default=[], metavar="FILE",
                         help="evaluation files (.smi/.csv/.sdf/.pkl/rdkit_folder): their molecules are left out "
@@ -36,12 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="SMILES files (.smi/.txt/.csv) whose molecules get conformer ensembles built")
     d = EnsembleOptions()
     ens.add_argument("--ensemble", choices=METHODS, default=d.method,
-                     help="ETKDG only, ETKDG + MMFF94, or ETKDG + MMFF94 + GFN2-xTB (tblite; slow)")
+                     help="ETKDG only, ETKDG + MMFF94, or ETKDG + MMFF94 + GFN2-xTB minimisation of the most diverse MMFF94 "
+                          "minima (tblite, confgen.chem.xtb; a few CPU-s per drug-size conformer)")
     ens.add_argument("--ensemble-confs", type=int, default=d.n_confs, metavar="N", help="conformers kept per molecule")
     ens.add_argument("--ensemble-oversample", type=int, default=d.oversample, metavar="X",
                      help="embed X times --ensemble-confs before pruning")
     ens.add_argument("--ensemble-window", type=float, default=d.energy_window, metavar="KCAL",
-                     help="energy window above the minimum in kcal/mol (default: none)")
+                     help="energy window above the minimum in kcal/mol (None: no window)")
     ens.add_argument("--ensemble-rmsd", type=float, default=d.rmsd_threshold, metavar="A",
                      help="heavy-atom RMSD pruning threshold")
     ens.add_argument("--ensemble-select", choices=SELECTIONS, default=d.select,

@@ -13,8 +13,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue exactly from OUT/last.pt")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set train.lr=1e-3 (repeatable)")
-    parser.add_argument("--device", default=None, choices=["cpu", "cuda", "auto"],
-                        help="training device (default: cuda if available, else cpu)")
+    parser.add_argument("--device", default=None,
+                        help="training device: cpu, cuda, cuda:1, or auto (default: auto = cuda if available, else "
+                             "cpu); under torchrun, cuda means each process's local GPU")
     parser.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
                         help="stop after this many steps in this run and write last.pt (resume later)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",

@@ -4,8 +4,10 @@ Pipeline per molecule (:func:`build_ensemble`):
 
 1. ETKDGv3 embedding of ``oversample * n_confs`` conformers (a non-zero seed: RDKit 2026.09 returns identical
    conformers for ``randomSeed=0``);
-2. minimisation: MMFF94 (``"etkdg-mmff"``; UFF where MMFF94 has no parameters), or MMFF94 then GFN2-xTB via ``tblite`` with L-BFGS on its energies
-   and gradients (``"xtb"``; slow: 10-50 s per drug-sized conformer), or none (``"etkdg"``);
+2. minimisation: MMFF94 (``"etkdg-mmff"``; UFF where MMFF94 has no parameters), or MMFF94 then GFN2-xTB via ``tblite``
+   (``"xtb"``: only the ``xtb_preselect`` most diverse pruned MMFF94 minima are minimised, with
+   :mod:`confgen.chem.xtb`, a few CPU-s per drug-sized conformer; conformers whose SCF fails or whose bond
+   graph changes are dropped), or none (``"etkdg"``);
 3. optional energy window above the minimum (kcal/mol);
 4. pruning: in order of energy, a conformer is dropped when its heavy-atom symmetry-aware RMSD to a kept one is
    below ``rmsd_threshold``;
@@ -52,7 +54,10 @@ class EnsembleOptions:
         select: ``"diverse"``, ``"energy"`` or ``"random"`` choice of the kept conformers.
         temperature: Kelvin, for the Boltzmann weights.
         mmff_max_iters: MMFF94 minimisation steps.
-        xtb_max_steps: L-BFGS steps of the GFN2-xTB minimisation.
+        xtb_level: convergence level of the GFN2-xTB minimisation (``confgen.chem.xtb.LEVELS``).
+        xtb_max_steps: single points per GFN2-xTB minimisation at most.
+        xtb_preselect: conformers minimised with GFN2-xTB: the most diverse of the pruned MMFF94 minima
+            (None: ``n_confs``); the rest of the pool is never sent to GFN2-xTB.
         seed: random seed (a zero seed is replaced, see the module docstring).
     """
 
@@ -64,7 +69,9 @@ class EnsembleOptions:
     select: str = "diverse"
     temperature: float = 298.15
     mmff_max_iters: int = 2000
-    xtb_max_steps: int = 300
+    xtb_level: str = "vtight"
+    xtb_max_steps: int = 400
+    xtb_preselect: int | None = None
     seed: int = 42
 
     def check(self) -> "EnsembleOptions":
@@ -150,49 +157,44 @@ def mmff_energies(mol: Chem.Mol) -> np.ndarray | None:
     return np.array(out, dtype=np.float64)
 
 
-def xtb_minimise(mol: Chem.Mol, max_steps: int = 300) -> np.ndarray:
-    """GFN2-xTB (tblite) L-BFGS minimisation of every conformer in place; returns energies [C] in kcal/mol.
+def xtb_minimise(mol: Chem.Mol, level: str = "vtight", max_steps: int = 400) -> tuple[np.ndarray, list[str | None]]:
+    """GFN2-xTB minimisation of every conformer in place (:mod:`confgen.chem.xtb`: MMFF94 Hessian, RFO/BFGS).
 
-    Raises:
-        InputError: tblite fails on the molecule.
+    Args:
+        mol: molecule with explicit hydrogens and conformers (ideally MMFF94 minima).
+        level: xtb convergence level (:data:`confgen.chem.xtb.LEVELS`).
+        max_steps: single points per conformer at most.
+
+    Returns:
+        ``(energies [C] in Hartree, reasons [C])``: a reason is None for a good conformer, else why it failed
+        (SCF failure, a changed bond graph after minimisation, no convergence); failed conformers keep
+        their start geometry and a NaN energy.
     """
-    from scipy.optimize import minimize
-    from tblite.interface import Calculator
+    from confgen.chem.xtb import XtbCalculator, XtbError, XtbOptions, bonds_changed, mmff_hessian, xtb_optimise
 
-    _single_thread_openmp()  # tblite's OpenMP threads contend badly with other processes on shared cores
-
-    numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()])
-    charge = float(Chem.GetFormalCharge(mol))
-    uhf = sum(a.GetNumRadicalElectrons() for a in mol.GetAtoms())
-    energies = []
-    for conf in mol.GetConformers():
-        x0 = conf.GetPositions().reshape(-1) * BOHR_PER_ANGSTROM
-        calc = Calculator("GFN2-xTB", numbers, x0.reshape(-1, 3), charge=charge, uhf=uhf)
-        calc.set("verbosity", 0)
-
-        def fun(x):
-            calc.update(x.reshape(-1, 3))
-            res = calc.singlepoint()
-            return float(res.get("energy")), np.asarray(res.get("gradient")).reshape(-1)
-
+    calc = XtbCalculator.for_mol(mol)
+    options = XtbOptions(level=level, max_steps=max_steps)
+    energies = np.full(mol.GetNumConformers(), np.nan)
+    reasons: list[str | None] = []
+    for k, conf in enumerate(mol.GetConformers()):
         try:
-            opt = minimize(fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": max_steps, "gtol": 1e-4})
-        except Exception as exc:  # noqa: BLE001 - tblite raises on SCF failures
-            raise InputError(f"GFN2-xTB failed ({str(exc).strip()[:120]})", smiles=_smiles(mol)) from None
-        conf.SetPositions(np.ascontiguousarray(opt.x.reshape(-1, 3) / BOHR_PER_ANGSTROM))
-        energies.append(opt.fun * KCAL_PER_HARTREE)
-    return np.array(energies, dtype=np.float64)
-
-
-def _single_thread_openmp() -> None:
-    import ctypes
-
-    for lib in ("libgomp.so.1", "libgomp.dylib", "libomp.dylib"):
-        try:
-            ctypes.CDLL(lib).omp_set_num_threads(1)
-            return
-        except (OSError, AttributeError):
+            res = xtb_optimise(calc, conf.GetPositions(), mmff_hessian(mol, conf.GetId()), options)
+        except XtbError as exc:
+            reasons.append(f"GFN2-xTB failed: {exc}")
             continue
+        changed = bonds_changed(mol, res.pos)
+        if changed:
+            i, j = changed[0]
+            reasons.append(f"bond graph changed during GFN2-xTB minimisation (atoms {i}-{j}"
+                           + (f" and {len(changed) - 1} more pairs)" if len(changed) > 1 else ")"))
+            continue
+        if not res.converged:
+            reasons.append(f"GFN2-xTB minimisation not converged in {max_steps} steps")
+            continue
+        conf.SetPositions(np.ascontiguousarray(res.pos))
+        energies[k] = res.energy
+        reasons.append(None)
+    return energies, reasons
 
 
 def self_rmsd(mol: Chem.Mol) -> np.ndarray:
@@ -273,12 +275,13 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
         raise InputError("ETKDG could not embed the molecule", smiles=_smiles(mol))
 
     forcefield = None
+    info: dict = {"method": opt.method}
     if opt.method == "etkdg":
         energies = None
     else:
         energies, forcefield = mmff_minimise(mol, opt.mmff_max_iters)
         if opt.method == "xtb":
-            energies = xtb_minimise(mol, opt.xtb_max_steps)
+            mol, energies, mmff_kcal = _xtb_stage(mol, energies, opt, info)
             forcefield = "GFN2-xTB"
     n = mol.GetNumConformers()
     order = list(np.argsort(energies, kind="stable")) if energies is not None else list(range(n))
@@ -299,8 +302,37 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
     else:
         rel = None
         weights = [1.0 / len(chosen)] * len(chosen)
-    return Ensemble(mol=out, energies=rel, weights=weights, n_embedded=len(cids),
-                    info={"method": opt.method, "energy": forcefield, "n_after_prune": len(order)})
+    info.update({"energy": forcefield, "n_after_prune": len(order)})
+    if opt.method == "xtb":
+        info["xtb_energy_hartree"] = (energies[chosen] / KCAL_PER_HARTREE).tolist()
+        info["mmff_energy_kcal"] = mmff_kcal[chosen].tolist()
+    return Ensemble(mol=out, energies=rel, weights=weights, n_embedded=len(cids), info=info)
+
+
+def _xtb_stage(mol: Chem.Mol, mmff_kcal: np.ndarray, opt: EnsembleOptions, info: dict):
+    """Pick the most diverse pruned MMFF94 minima, minimise them with GFN2-xTB, keep those that succeed.
+
+    Returns:
+        ``(mol with the minimised conformers, GFN2-xTB energies [K] kcal/mol, their MMFF94 energies [K])``.
+
+    Raises:
+        InputError: GFN2-xTB failed on every conformer (the first reason is given).
+    """
+    order = list(np.argsort(mmff_kcal, kind="stable"))
+    rmsd = self_rmsd(mol) if len(order) > 1 else np.zeros((1, 1))
+    order = prune(order, rmsd, opt.rmsd_threshold)
+    chosen = select(order, rmsd, opt.xtb_preselect or opt.n_confs, "diverse", np.random.default_rng(opt.seed))
+    confs = list(mol.GetConformers())
+    sub = with_conformers(mol, [confs[i] for i in chosen])
+    hartree, reasons = xtb_minimise(sub, opt.xtb_level, opt.xtb_max_steps)
+    good = [k for k, r in enumerate(reasons) if r is None]
+    info["xtb_minimised"] = len(chosen)
+    info["xtb_failed"] = [r for r in reasons if r is not None]
+    if not good:
+        raise InputError(f"GFN2-xTB failed on all {len(chosen)} conformers ({reasons[0]})", smiles=_smiles(mol))
+    sub_confs = list(sub.GetConformers())
+    kept = with_conformers(mol, [sub_confs[k] for k in good])
+    return kept, hartree[good] * KCAL_PER_HARTREE, np.asarray(mmff_kcal)[[chosen[k] for k in good]]
 
 
 def _build_task(args: tuple) -> tuple[int, Ensemble | None, str | None]:

@@ -35,6 +35,7 @@ from rdkit import Chem
 from rdkit.Chem import rdDetermineBonds
 
 from confgen.data import safe_pickle
+from confgen.data.shards import is_shard_dir, iter_shard, shard_paths
 from confgen.errors import ConfgenError, InputError
 from confgen.rdlog import quiet_rdkit
 
@@ -400,8 +401,10 @@ def detect_format(path: str | os.PathLike) -> str:
     if p.is_dir():
         if _find_summaries(p) or any(p.glob("*/*.pickle")):
             return "rdkit_folder"
-        raise ConfgenError(f"{p}: unknown format (a directory without summary_*.json or */*.pickle; "
-                           "expected a GEOM rdkit_folder)")
+        if is_shard_dir(p):
+            return "shards"
+        raise ConfgenError(f"{p}: unknown format (a directory without summary_*.json, */*.pickle or *.npz "
+                           "conformer shards; expected a GEOM rdkit_folder or a shard directory)")
     if not p.exists():
         raise ConfgenError(f"{p}: no such file or directory")
     name = p.name.lower()
@@ -421,7 +424,7 @@ def detect_format(path: str | os.PathLike) -> str:
         if any(h in header for h in _SMILES_COLUMNS) or "smiles" in lower:
             return "smiles_csv"
         raise ConfgenError(f"{p}: unknown CSV layout (no 'smiles' column, no 'elements'/'xyz_ang' columns)")
-    raise ConfgenError(f"{p}: unknown format (supported: GEOM rdkit_folder directory or summary .json, "
+    raise ConfgenError(f"{p}: unknown format (supported: GEOM rdkit_folder directory or summary .json, conformer shard directory, "
                        ".pkl/.pickle, .sdf, .smi/.txt, .csv, or 'qm9pack')")
 
 
@@ -472,6 +475,7 @@ def iter_molecules(path: str | os.PathLike, *, split_csv: str | os.PathLike | No
         "qm9_csv": _iter_qm9_csv,
         "smiles": _iter_smiles,
         "smiles_csv": _iter_smiles,
+        "shards": _iter_shard_dir,
     }[fmt]
     for record in reader(path, filt=filt, report=report, max_confs=max_confs, stats=stats):
         record = _finish(record, filt, report)
@@ -691,6 +695,34 @@ def _geom_records(data: dict, *, key: str, source: str, filt, report: _Reporter,
 
 
 # ---------------------------------------------------------------------------------------------- rdkit_folder
+
+
+def _iter_shard_dir(path, *, filt, report, max_confs, stats) -> Iterator[MolRecord]:
+    """Conformer shards (:mod:`confgen.data.shards`): Boltzmann weights at 298.15 K from the stored energies."""
+    from confgen.chem.xtb import KCAL_PER_HARTREE
+    from confgen.data.ensembles import boltzmann_weights
+
+    for shard in shard_paths(path):
+        try:
+            molecules = list(iter_shard(shard))
+        except (OSError, ValueError) as exc:
+            report(InputError(f"unreadable conformer shard ({exc})", source=str(shard)))
+            continue
+        for m in molecules:
+            source = f"{shard.name}:line {m.index + 1}"
+            if not filt.smiles_heavy_ok(m.smiles):
+                continue
+            weights = boltzmann_weights(m.energies * KCAL_PER_HARTREE, 298.15)
+            order = np.argsort(-weights, kind="stable")
+            confs = list(m.mol.GetConformers())
+            mols = [_positions_on(m.mol, confs[i].GetPositions()) for i in order]
+            recs = _records(mols, smiles=m.smiles, name=m.smiles, source=source, weights=weights[order].tolist(),
+                            max_confs=max_confs, stereo=filt.stereo, stats=stats)
+            if not recs:
+                report(InputError("no conformers", source=source, smiles=m.smiles))
+            for rec in recs:
+                if filt.in_split(rec.smiles, rec.mol):
+                    yield rec
 
 
 def _find_summaries(root: Path) -> list[Path]:

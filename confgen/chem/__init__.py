@@ -1,0 +1,1 @@
+"""Chemistry bottom layer: quantum-chemical and force-field helpers that import nothing from the layers above."""

@@ -1,0 +1,133 @@
+"""Conformer shards: round trip, content addressing, resumable build bookkeeping, and reading by confgen prepare."""
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rdkit import Chem
+
+from confgen.data.ensembles import EnsembleOptions, build_ensemble
+from confgen.data.readers import detect_format, iter_molecules
+from confgen.data.shards import (
+    ShardBuffer,
+    done_indices,
+    failures,
+    iter_shard,
+    mapped_smiles,
+    mol_from_mapped_smiles,
+    shard_paths,
+    write_shard,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ensemble(smiles: str, n: int = 3):
+    ens = build_ensemble(Chem.MolFromSmiles(smiles), EnsembleOptions(n_confs=n, oversample=2, seed=5))
+    return ens.mol, np.array(ens.energies) - 100.0
+
+
+def test_mapped_smiles_keeps_atom_order():
+    mol = Chem.AddHs(Chem.MolFromSmiles("O=C1N[C@@H](Cc2ccccc2)[C@@H](c2ccco2)O1"))
+    back = mol_from_mapped_smiles(mapped_smiles(mol))
+    assert [a.GetAtomicNum() for a in back.GetAtoms()] == [a.GetAtomicNum() for a in mol.GetAtoms()]
+    bonds = lambda m: sorted((b.GetBeginAtomIdx(), b.GetEndAtomIdx(), str(b.GetBondType())) for b in m.GetBonds())  # noqa: E731
+    assert bonds(back) == bonds(mol)
+    assert Chem.MolToSmiles(Chem.RemoveHs(back)) == Chem.MolToSmiles(Chem.RemoveHs(mol))  # stereo kept
+    assert all(a.GetAtomMapNum() == 0 for a in back.GetAtoms())
+
+
+def test_shard_round_trip_and_content_address(tmp_path):
+    buf = ShardBuffer()
+    mol_a, e_a = _ensemble("CC(=O)Nc1ccc(O)cc1")
+    mol_b, e_b = _ensemble("CCOC(=O)c1ccccc1")
+    buf.add(7, "CC(=O)Nc1ccc(O)cc1", mol_a, e_a, e_a * 2)
+    buf.add(3, "CCOC(=O)c1ccccc1", mol_b, e_b, e_b * 2)
+    buf.fail(5, "C1CC", "RDKit cannot parse the SMILES")
+    path = write_shard(tmp_path, buf, {"protocol": "test", "source": "x.smi"})
+    assert path.name.startswith("shard-") and path.suffix == ".npz"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    assert write_shard(tmp_path, buf, {"protocol": "test", "source": "x.smi"}) == path  # same content, same name
+    other = write_shard(tmp_path, buf, {"protocol": "test", "source": "y.smi"})
+    assert other != path
+    other.unlink()
+    with np.load(path, allow_pickle=False) as data:  # loads without pickle
+        assert data["pos"].dtype == np.float32
+    mols = list(iter_shard(path))
+    assert [m.index for m in mols] == [3, 7]  # sorted by source line
+    for m, (orig, e) in zip(mols, [(mol_b, e_b), (mol_a, e_a)]):
+        assert m.mol.GetNumConformers() == orig.GetNumConformers()
+        for c_new, c_old in zip(m.mol.GetConformers(), orig.GetConformers()):
+            assert np.allclose(c_new.GetPositions(), c_old.GetPositions(), atol=1e-5)
+        assert np.allclose(m.energies, e) and np.allclose(m.aux_energies, 2 * e)
+    assert done_indices(tmp_path) == {3, 5, 7}
+    assert done_indices(tmp_path, source="other.smi") == set()
+    assert failures(tmp_path) == [(5, "C1CC", "RDKit cannot parse the SMILES")]
+
+
+def test_shard_directory_is_a_prepare_source(tmp_path):
+    buf = ShardBuffer()
+    mol, e = _ensemble("CC(=O)Nc1ccc(O)cc1", n=4)
+    hartree = np.array([-50.0, -50.001, -49.99, -50.0005])[:mol.GetNumConformers()]
+    buf.add(0, "CC(=O)Nc1ccc(O)cc1", mol, hartree, e)
+    write_shard(tmp_path / "shards", buf, {"protocol": "test", "source": "x.smi"})
+    assert detect_format(tmp_path / "shards") == "shards"
+    recs = list(iter_molecules(tmp_path / "shards"))
+    assert len(recs) == 1 and recs[0].num_confs == mol.GetNumConformers()
+    w = np.array(recs[0].weights)
+    assert w.sum() == pytest.approx(1.0) and np.all(np.diff(w) <= 1e-12)  # Boltzmann weights, highest first
+    assert w[0] > 0.5  # -50.001 Eh lies 0.6 kcal/mol below the next conformer
+
+    from confgen.prepare import PrepareOptions, prepare_dataset
+
+    excl = tmp_path / "eval.smi"
+    excl.write_text("CC(=O)Nc1ccc(O)cc1\n")
+    from confgen.errors import ConfgenError
+
+    with pytest.raises(ConfgenError, match="1 excluded"):  # the only molecule is an evaluation molecule
+        prepare_dataset([str(tmp_path / "shards")], tmp_path / "ds", PrepareOptions(exclude=[str(excl)], progress=False))
+    summary = prepare_dataset([str(tmp_path / "shards")], tmp_path / "ds2", PrepareOptions(progress=False))
+    assert summary["n_molecules"] == 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tblite") is None, reason="tblite not installed")
+def test_build_script_resumes_after_sigterm_and_never_builds_evaluation_molecules(tmp_path, shared_data):
+    """The build writes finished molecules on SIGTERM, skips them on restart, and records what it refused."""
+    source = tmp_path / "pool.smi"
+    eval_smiles = "O=C1N[C@@H](Cc2ccccc2)[C@@H](c2ccco2)O1"  # geom_drugs_tora3d7 mol06 (an evaluation molecule)
+    source.write_text("\n".join(["CCO", "CCN", eval_smiles.replace("[C@@H]", "C"), "not_a_smiles", "CCCO", "CCOC",
+                                 "CC(C)O", "CCCN"]) + "\n")
+    out = tmp_path / "shards"
+    cmd = [sys.executable, str(ROOT / "scripts" / "build_xtb_dataset.py"), "--source", str(source), "--out", str(out),
+           "--shared", str(shared_data), "--shard-size", "1", "--no-progress"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(shard_paths(out) if out.exists() else []) < 4:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (0, 130), err
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # nothing half-written
+    first = done_indices(out)
+    assert len(first) >= 4
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(first)} already done" in done.stderr
+    assert done_indices(out) == set(range(8))
+    reasons = {i: r for i, _, r in failures(out)}
+    assert reasons[2] == "evaluation molecule" and "parse" in reasons[3]
+    built = {m.index: m for p in shard_paths(out) for m in iter_shard(p)}
+    assert set(built) == {0, 1, 4, 5, 6, 7}
+    for m in built.values():
+        assert m.mol.GetNumConformers() >= 1 and np.all(np.isfinite(m.energies))
+        assert np.all(m.energies < 0)  # GFN2-xTB total energies in Hartree
+    meta = json.loads(str(np.load(shard_paths(out)[0], allow_pickle=False)["meta"]))
+    assert meta["protocol"]["xtb_level"] and "splits/geom_drugs/test_smiles.csv" in meta["excluded_sets"]
