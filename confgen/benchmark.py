@@ -16,7 +16,11 @@ Methods:
     * ``confgen-mmff``: the same with ``relax="mmff"`` (MMFF94 minimisation of confgen's conformers): what
       ``confgen sample`` writes by default;
     * ``confgen@PRESET`` / ``confgen-mmff@PRESET``: confgen with a named sampler preset (e.g. ``confgen@confgf``),
-      so that presets are compared side by side in one run.
+      so that presets are compared side by side in one run;
+    * ``etkdg-select`` / ``etkdg-select-mmff``: the ablation of ``confgen`` / ``confgen-mmff``: the same
+      pipeline (:func:`confgen.generate.generate_conformers` with the same preset: its ETKDG oversampling,
+      diverse selection, stereo and geometry checks, relaxation) with the score network switched off
+      (``network=False``), so that a table shows what the network adds to each (``@PRESET`` works too).
 
 A QM9 DFT-geometry CSV (``geom_qm9_test_matched_qm9_dft_geometry.csv``) is detected: each molecule has one
 reference (its DFT minimum) and the benchmark reports the fraction of molecules whose generated ensemble
@@ -43,13 +47,16 @@ from confgen.evaluation import (
     load_ensembles,
 )
 
-METHODS = ("confgen", "confgen-mmff", "etkdg", "etkdg-mmff")
+METHODS = ("confgen", "confgen-mmff", "etkdg", "etkdg-mmff", "etkdg-select", "etkdg-select-mmff")
+#: methods that run confgen's pipeline (and take a sampler preset); the ``etkdg-select`` ones without the network
+PIPELINE_METHODS = ("confgen", "confgen-mmff", "etkdg-select", "etkdg-select-mmff")
 DEFAULT_METHODS = ("confgen", "confgen-mmff", "etkdg", "etkdg-mmff")
 QM9_DELTA = 0.5
 MMFF_MAX_ITERS = 2000
 
 __all__ = [
     "METHODS",
+    "PIPELINE_METHODS",
     "run_benchmark",
     "generate_rdkit",
     "stereo_errors",
@@ -114,7 +121,7 @@ def _generate_worker(job: dict) -> dict:
                 except Exception as exc:  # noqa: BLE001 - one molecule failing must not stop the run
                     errors.append(f"{mol.GetProp('_Name') if mol.HasProp('_Name') else ''}: {exc}")
                     out.append(None)
-        elif method in ("confgen", "confgen-mmff"):
+        elif method in PIPELINE_METHODS:
             try:
                 from confgen.generate import generate_conformers
             except ImportError as exc:
@@ -124,7 +131,9 @@ def _generate_worker(job: dict) -> dict:
             from confgen.checkpoint import load_model
 
             torch.set_num_threads(1)
-            model = load_model(job.get("model"), device="cpu")  # None: the shipped default model
+            network = method.startswith("confgen")
+            # None: the shipped default model; the network-off ablation loads none
+            model = load_model(job.get("model"), device="cpu") if network else None
             errs: list = []
             t0 = time.perf_counter()  # generation only, not model loading
             c0 = time.process_time()
@@ -135,9 +144,10 @@ def _generate_worker(job: dict) -> dict:
                     model=model,
                     preset=job.get("preset"),
                     seed=seed,
-                    relax="mmff" if method == "confgen-mmff" else "none",
+                    relax="mmff" if method.endswith("-mmff") else "none",
                     progress=False,
                     errors=errs,
+                    network=network,
                 )
             )
             errors.extend(str(e) for e in errs)
@@ -161,17 +171,18 @@ def _parse_method(name: str, preset: str | None) -> tuple[str, str | None]:
     """
     base, sep, own = name.partition("@")
     if base not in METHODS:
-        raise ConfgenError(f"unknown method {name!r} (choose from {', '.join(METHODS)}, or confgen@PRESET)")
-    if sep and not base.startswith("confgen"):
-        raise ConfgenError(f"method {name!r}: only confgen methods take a sampler preset")
+        raise ConfgenError(f"unknown method {name!r} (choose from {', '.join(METHODS)}, or METHOD@PRESET)")
+    pipeline = base in PIPELINE_METHODS
+    if sep and not pipeline:
+        raise ConfgenError(f"method {name!r}: only confgen and etkdg-select methods take a sampler preset")
     chosen = own if sep else preset
     if sep and not own:
         raise ConfgenError(f"method {name!r}: no preset after '@'")
-    if chosen is not None and base.startswith("confgen"):
+    if chosen is not None and pipeline:
         from confgen.sampling import resolve_preset
 
         resolve_preset(chosen)  # unknown preset: a clear error before any generation starts
-    return base, chosen if base.startswith("confgen") else None
+    return base, chosen if pipeline else None
 
 
 def _peak_rss_mb(resource) -> float:

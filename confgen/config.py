@@ -53,6 +53,10 @@ class ModelConfig:
         cutoff: radius-edge cutoff in Angstrom added to the extended bond graph (0 = no radius edges).
         num_rbf: Gaussian radial basis functions for distances.
         sigma_embed_dim: Fourier features of log(sigma).
+        precond: output parameterisation (see :class:`confgen.models.ScoreModel`): ``eps`` (the backbone
+            predicts the unit noise, score = vec / sigma; the shipped models) or ``edm`` (Karras et al. 2022
+            preconditioning: denoiser D = c_skip x + c_out F(c_in x), score = (D - x) / sigma^2, with
+            ``noise.sigma_data``).
     """
 
     backbone: str = "clofnet"
@@ -61,21 +65,38 @@ class ModelConfig:
     cutoff: float = 4.0
     num_rbf: int = 16
     sigma_embed_dim: int = 32
+    precond: str = "eps"
 
 
 @dataclass
 class NoiseConfig:
-    """Noise levels (geometric schedule, descending, as ConfGF).
+    """Noise levels and how training draws them.
 
     Attributes:
         sigma_max: largest noise level (Angstrom).
         sigma_min: smallest noise level (Angstrom).
-        num_levels: number of levels.
+        num_levels: number of levels of the geometric schedule (ConfGF; ``model.sigmas``, what samplers take
+            as the model's range).
+        distribution: how training draws a conformer's sigma: ``levels`` (uniform over the geometric schedule,
+            ConfGF), ``lognormal`` (``ln sigma ~ N(p_mean, p_std^2)``, clamped to [sigma_min, sigma_max];
+            EDM) or ``loguniform`` (continuous, uniform in ln sigma over [sigma_min, sigma_max]).
+        p_mean: mean of ln sigma for ``lognormal``.
+        p_std: standard deviation of ln sigma for ``lognormal``.
+        weighting: loss weight per conformer: ``sigma2`` (sigma^2-weighted DSM, ConfGF) or ``edm``
+            (Karras et al. 2022: unit weight on the preconditioned network output, i.e. sigma^2 x
+            (1 + sigma^2 / sigma_data^2) on the score error).
+        sigma_data: per-coordinate standard deviation of centred clean coordinates (Angstrom), used by
+            ``model.precond: edm`` and ``weighting: edm``.
     """
 
     sigma_max: float = 10.0
     sigma_min: float = 0.01
     num_levels: int = 50
+    distribution: str = "levels"
+    p_mean: float = 0.0
+    p_std: float = 1.2
+    weighting: str = "sigma2"
+    sigma_data: float = 1.0
 
 
 @dataclass

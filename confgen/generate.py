@@ -72,13 +72,14 @@ from confgen.io import (
     resolve_stereo,
     with_conformers,
 )
+from confgen.noise import remove_com
 from confgen.options import DEFAULT_BATCH_SIZE, DEFAULT_STEREO, RELAX_CHOICES
 from confgen.progress import Progress
 from confgen.rdlog import quiet_rdkit
 from confgen.sampling import (
     SAMPLER_PRESETS,
     NoiseSource,
-    evals_per_sample,
+    SampleResult,
     noise_fallback_params,
     resolve_preset,
     sample,
@@ -291,7 +292,8 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
                         relax: str = "mmff", progress: bool | Progress = True, errors: list | None = None,
                         workers: int = 1, stats: GenerationStats | None = None,
                         preset_overrides: dict | None = None, ids: list[int] | None = None,
-                        sources: list[str] | None = None, stereo: str = DEFAULT_STEREO) -> list[Chem.Mol | None]:
+                        sources: list[str] | None = None, stereo: str = DEFAULT_STEREO,
+                        network: bool = True) -> list[Chem.Mol | None]:
     """Generate conformers for many molecules at once.
 
     Args:
@@ -316,6 +318,10 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
         sources: per-molecule source strings for error messages.
         stereo: unspecified stereo of a molecule not already resolved by :func:`confgen.io.resolve_stereo`:
             ``"one"`` (one stereoisomer for all its conformers, noted in ``stats.warnings``) or ``"refuse"``.
+        network: ``False`` switches the score network off (an ablation): the preset's ETKDG initial guesses
+            go through the same oversampling, diverse selection, stereo/geometry checks (failures re-embedded)
+            and relaxation, unchanged by any network step (no noise is added); ``model`` is not loaded and a
+            conformer ETKDG cannot embed is dropped (no noise fallback). Needs a preset with init ``etkdg``.
 
     Returns:
         One Mol per input (explicit H, conformers with ids 0..k-1, k <= requested) or ``None`` for a failed one.
@@ -328,6 +334,10 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
     if batch_size < 1:
         raise ConfgenError("batch_size must be at least 1")
     params = resolve_preset(preset, preset_overrides)
+    if not network:
+        if params["init"] != "etkdg":
+            raise ConfgenError("network=False needs a sampler preset with init 'etkdg' (nothing to start from)")
+        params = dict(params, noise_fallback_levels=0)
     dev = _resolve_device(device)
     stats = stats if stats is not None else GenerationStats()
     if seed is None:
@@ -359,7 +369,7 @@ def generate_conformers(mols: list[Chem.Mol], num_confs: list[int] | int, *, mod
     try:
         live = [s for s in states if s is not None and s.n_requested > 0]
         if live:
-            model = _resolve_model(model, dev)
+            model = _resolve_model(model, dev) if network else None
             _run(live, model=model, params=params, seed=int(seed), batch_size=int(batch_size), device=dev,
                  workers=workers, progress=bar, stats=stats)
         out = _finish(states, nums, bar, relax=relax, workers=workers, stats=stats, errors=errors,
@@ -427,16 +437,19 @@ def _finish(states, nums, bar: Progress, *, relax, workers, stats, errors, sourc
 
 def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size: int, device: torch.device,
          workers: int, progress: Progress, stats: GenerationStats) -> None:
-    """Sample every requested slot of every molecule, with retries (fills ``state.pos``)."""
+    """Sample every requested slot of every molecule, with retries (fills ``state.pos``).
+
+    ``model=None``: the network is off; the ETKDG initial guesses are taken as they are (see ``network``).
+    """
     bar = progress
-    p = next(model.parameters())
-    dtype = p.dtype
-    sigmas = sigma_schedule(params, getattr(model, "sigmas", None))
-    use_pairs = "pairs" in inspect.signature(model.forward).parameters
-    evals = evals_per_sample(params)
+    if model is None:
+        dtype, sigmas, use_pairs = torch.float64, None, False
+    else:
+        dtype = next(model.parameters()).dtype
+        sigmas = sigma_schedule(params, getattr(model, "sigmas", None))
+        use_pairs = "pairs" in inspect.signature(model.forward).parameters
     fb_params = noise_fallback_params(params)
     fb_sigmas = sigma_schedule(fb_params, getattr(model, "sigmas", None)) if fb_params else None
-    fb_evals = evals_per_sample(fb_params) if fb_params else 0
     pending = [(k, j) for k, st in enumerate(states) for j in range(st.n_requested)]
     round_ = 0
     packer = BatchPacker(batch_size, by_size=device.type == "cuda")
@@ -450,9 +463,9 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
                                                    workers=workers, fb_params=fb_params, stats=stats,
                                                    progress=bar if round_ == 0 else None)
         retry: list[tuple[int, int]] = []
-        groups = ((pending, params, sigmas, evals), (from_noise, fb_params, fb_sigmas, fb_evals))
+        groups = ((pending, params, sigmas), (from_noise, fb_params, fb_sigmas))
         with bar.phase("sampling"):
-            for todo, p_, sig_, ev_ in groups:
+            for todo, p_, sig_ in groups:
                 queue, costs = packer.order(todo, [sample_cost(states[k].graph.num_nodes) for k, _ in todo])
                 while queue:
                     n = packer.take(costs)
@@ -460,7 +473,7 @@ def _run(states: list[_MolState], *, model, params: dict, seed: int, batch_size:
                     try:
                         again = _sample_chunk(chunk, states, inits, model=model, params=p_, sigmas=sig_,
                                               seed=seed, device=device, dtype=dtype, use_pairs=use_pairs,
-                                              stats=stats, evals=ev_)
+                                              stats=stats)
                     except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
                         if not is_out_of_memory(exc):
                             raise
@@ -531,12 +544,20 @@ def _embed_round(states, pending, inits, *, seed, round_, workers, fb_params, st
     return pending, from_noise
 
 
-def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, dtype, use_pairs, stats,
-                  evals) -> list[tuple[int, int]]:
-    """Sample one batch of slots; accept good conformers into their state; return the slots to retry."""
+def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, dtype, use_pairs,
+                  stats) -> list[tuple[int, int]]:
+    """Sample one batch of slots; accept good conformers into their state; return the slots to retry.
+
+    ``model=None`` (network off): the ETKDG initial guesses are checked and accepted as they are.
+    """
     graphs = [states[k].graph for k, _ in chunk]
     batch = collate(graphs).to(device)
     sizes = [g.num_nodes for g in graphs]
+    if model is None:
+        x0 = torch.from_numpy(np.concatenate([inits[k][j] for k, j in chunk])).to(device=device, dtype=dtype)
+        res = SampleResult(pos=remove_com(x0, batch.batch, batch.num_graphs),
+                           ok=torch.ones(batch.num_graphs, dtype=torch.bool), num_evals=0)
+        return _accept_chunk(chunk, states, res, batch, stats)
     attempt = [states[k].attempts.get(j, 0) for k, j in chunk]
     noise = NoiseSource(seeds=[seed_for(seed, states[k].uid, j, a) for (k, j), a in zip(chunk, attempt)],
                         sizes=sizes, device=device, dtype=dtype)
@@ -558,9 +579,15 @@ def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, 
 
     res = sample(score_fn, x0, batch.batch, batch.num_graphs, sigmas.to(dtype), method=params["method"],
                  steps_per_level=params["steps_per_level"], eps=eps.to(device=device, dtype=dtype),
-                 final_denoise=params["final_denoise"], clip=params["clip"], noise=noise)
+                 final_denoise=params["final_denoise"], clip=params["clip"], churn=params["churn"], noise=noise)
+    stats.network_evals += res.num_evals * len(chunk)  # calls made (fewer than planned if every graph blew up)
+    return _accept_chunk(chunk, states, res, batch, stats)
+
+
+def _accept_chunk(chunk, states, res: SampleResult, batch, stats: GenerationStats) -> list[tuple[int, int]]:
+    """Check one sampled batch (blow-up, bonds, stereo repair, PoseBusters bounds); accept the good conformers
+    into their state; return the slots to retry."""
     stats.samples += len(chunk)
-    stats.network_evals += evals * len(chunk)
     pos_all = res.pos.detach().to("cpu", torch.float64).numpy()
     ok = res.ok.cpu().numpy()
     ptr = batch.ptr.cpu().numpy()

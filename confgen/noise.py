@@ -63,6 +63,39 @@ def sample_sigmas(sigmas: torch.Tensor, num_graphs: int, generator: torch.Genera
     return sigmas[idx]
 
 
+#: how training draws noise levels (``NoiseConfig.distribution``)
+SIGMA_DISTRIBUTIONS = ("levels", "lognormal", "loguniform")
+
+
+def draw_sigmas(num_graphs: int, *, distribution: str, sigmas: torch.Tensor, p_mean: float = 0.0,
+                p_std: float = 1.2, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One training noise level per graph.
+
+    Args:
+        num_graphs: number of graphs G.
+        distribution: ``"levels"`` (uniform over ``sigmas``, :func:`sample_sigmas`), ``"lognormal"``
+            (``ln sigma ~ N(p_mean, p_std^2)`` clamped to ``[sigmas.min(), sigmas.max()]``, EDM) or
+            ``"loguniform"`` (uniform in ``ln sigma`` over that range).
+        sigmas: [L] the model's schedule; its extremes bound the continuous distributions.
+        p_mean, p_std: parameters of ``"lognormal"``.
+        generator: random generator (CPU).
+
+    Returns:
+        [G] noise levels, on ``sigmas``' device and dtype.
+    """
+    if distribution == "levels":
+        return sample_sigmas(sigmas, num_graphs, generator=generator)
+    lo, hi = math.log(float(sigmas.min())), math.log(float(sigmas.max()))
+    if distribution == "lognormal":
+        ln = p_mean + p_std * torch.randn(num_graphs, generator=generator, dtype=torch.float64)
+        ln = ln.clamp(lo, hi)
+    elif distribution == "loguniform":
+        ln = lo + (hi - lo) * torch.rand(num_graphs, generator=generator, dtype=torch.float64)
+    else:
+        raise ValueError(f"unknown sigma distribution {distribution!r} (known: {', '.join(SIGMA_DISTRIBUTIONS)})")
+    return torch.exp(ln).to(device=sigmas.device, dtype=sigmas.dtype)
+
+
 def perturb(pos: torch.Tensor, sigma_node: torch.Tensor, batch: torch.Tensor | None,
             num_graphs: int | None = None,
             generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,9 @@ DEFAULT_MAX_STEREOISOMERS = 8
 #: ``fast`` starts from an ETKDG conformer perturbed at an intermediate noise level and anneals over a few
 #: levels with a few steps each, then denoises, and keeps the most diverse half of twice the conformers asked
 #: for; its numbers were chosen by measurement (scripts/bench_sample.py, scripts/explore_selection.py,
-#: docs/benchmarks.md).
+#: docs/benchmarks.md). ``edm`` samples from pure noise over the model's whole noise range with the Heun
+#: sampler in 25 levels (49 network calls per conformer), for models trained with ``model.precond: edm``; its
+#: churn and levels are a starting point, to be chosen by measurement once such a model is trained.
 SAMPLER_PRESETS: dict[str, dict] = {
     "confgf": {
         "method": "ald",
@@ -45,6 +47,8 @@ SAMPLER_PRESETS: dict[str, dict] = {
         "max_retries": 3,
         "retry_step_factor": 0.5,
         "noise_fallback_levels": 0,
+        "rho": None,
+        "churn": 0.0,
         "oversample": 1.0,
     },
     "fast": {
@@ -61,7 +65,27 @@ SAMPLER_PRESETS: dict[str, dict] = {
         "max_retries": 3,
         "retry_step_factor": 0.5,
         "noise_fallback_levels": 50,
+        "rho": None,
+        "churn": 0.0,
         "oversample": 2.0,
+    },
+    "edm": {
+        "method": "heun",
+        "init": "noise",
+        "init_std": None,
+        "sigma_max": None,
+        "sigma_min": None,
+        "num_levels": 25,
+        "steps_per_level": 0,
+        "eps": 2.0e-5,
+        "final_denoise": True,
+        "clip": None,
+        "max_retries": 3,
+        "retry_step_factor": 0.5,
+        "noise_fallback_levels": 0,
+        "rho": 7.0,
+        "churn": 5.0,
+        "oversample": 1.0,
     },
 }
 

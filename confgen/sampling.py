@@ -1,4 +1,5 @@
-"""Samplers that only see a score function: annealed Langevin dynamics and a predictor-corrector variant.
+"""Samplers that only see a score function: annealed Langevin dynamics, predictor-corrector, and EDM's
+stochastic second-order (Heun) sampler.
 
 A score function maps ``(pos [N, 3], sigma [N]) -> score [N, 3]`` (grad_x log p_sigma(x), one noise level
 per node, constant within a graph). The samplers know nothing about molecules: they are tested against the
@@ -46,7 +47,8 @@ ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Every sampler parameter, with its meaning. A preset must define all of them.
 PRESET_KEYS: dict[str, str] = {
-    "method": "'ald' (annealed Langevin) or 'pc' (ancestral predictor + Langevin corrector)",
+    "method": "'ald' (annealed Langevin), 'pc' (ancestral predictor + Langevin corrector) or 'heun' (EDM's "
+              "stochastic second-order sampler: 2 x num_levels - 1 calls)",
     "init": "'noise' (pure noise, std init_std) or 'etkdg' (RDKit ETKDG conformer + noise of std sigma_max)",
     "init_std": "std of the pure-noise start in Angstrom (null = sigma_max); unused for init 'etkdg'",
     "sigma_max": "first noise level in Angstrom (null = the model's largest training level)",
@@ -61,11 +63,17 @@ PRESET_KEYS: dict[str, str] = {
     "noise_fallback_levels": "init 'etkdg' only: a conformer ETKDG cannot embed (strained polycycles) is sampled "
                              "from pure noise with the 'pc' sampler over this many levels from the model's "
                              "largest noise level to sigma_min (0 = drop it)",
+    "rho": "null = geometric levels; a number = EDM's schedule with this rho (7 in the paper): more levels at "
+           "small sigma",
+    "churn": "'heun' only: EDM's S_churn, the noise re-injected before each step (gamma = min(churn / "
+             "num_levels, sqrt(2) - 1)); 0 = the deterministic probability-flow ODE",
     "oversample": "make ceil(oversample x n) candidates and keep the n most diverse (greedy max-min heavy-atom "
                   "RMSD): init 'etkdg' selects among the ETKDG initial guesses and samples only those, init "
                   "'noise' samples all candidates and selects afterwards; 1 = no selection",
 }
 
+#: sampling methods of :func:`sample`
+METHODS = ("ald", "pc", "heun")
 
 
 def _parse_value(text: str):
@@ -139,8 +147,13 @@ def _validate(p: dict) -> None:
     def bad(key, why):
         raise ConfgenError(f"sampler parameter {key}={p[key]!r}: {why}")
 
-    if p["method"] not in ("ald", "pc"):
-        bad("method", "must be 'ald' or 'pc'")
+    if p["method"] not in METHODS:
+        bad("method", f"must be one of {', '.join(METHODS)}")
+    if p["rho"] is not None and not (isinstance(p["rho"], (int, float)) and not isinstance(p["rho"], bool)
+                                     and p["rho"] > 0):
+        bad("rho", "must be a positive number or null")
+    if not (isinstance(p["churn"], (int, float)) and not isinstance(p["churn"], bool) and p["churn"] >= 0):
+        bad("churn", "must be a non-negative number")
     if p["init"] not in ("noise", "etkdg"):
         bad("init", "must be 'noise' or 'etkdg'")
     for key in ("sigma_max", "sigma_min", "init_std"):
@@ -165,7 +178,8 @@ def _validate(p: dict) -> None:
 
 
 def sigma_schedule(params: dict, model_sigmas: torch.Tensor | None = None) -> torch.Tensor:
-    """Noise levels of a preset: geometric from ``sigma_max`` to ``sigma_min`` in ``num_levels`` levels.
+    """Noise levels of a preset: from ``sigma_max`` to ``sigma_min`` in ``num_levels`` levels, geometric or (``rho``
+    set) EDM's ``(sigma_max^(1/rho) + i / (L-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho``.
 
     Args:
         params: a resolved preset.
@@ -185,6 +199,10 @@ def sigma_schedule(params: dict, model_sigmas: torch.Tensor | None = None) -> to
     n = params["num_levels"]
     if n == 1:
         return torch.tensor([float(lo)], dtype=torch.float64)
+    rho = params.get("rho")
+    if rho is not None:
+        t = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
+        return (hi ** (1.0 / rho) + t * (lo ** (1.0 / rho) - hi ** (1.0 / rho))) ** rho
     return torch.exp(torch.linspace(math.log(hi), math.log(lo), n, dtype=torch.float64))
 
 
@@ -194,7 +212,7 @@ def noise_fallback_params(params: dict) -> dict | None:
     if params["init"] != "etkdg" or not levels:
         return None
     return dict(params, method="pc", init="noise", init_std=None, sigma_max=None, num_levels=levels,
-                steps_per_level=0, final_denoise=True)
+                steps_per_level=0, final_denoise=True, rho=None, churn=0.0)
 
 
 def evals_per_sample(params: dict) -> int:
@@ -202,6 +220,8 @@ def evals_per_sample(params: dict) -> int:
     levels, steps = params["num_levels"], params["steps_per_level"]
     if params["method"] == "pc":
         return levels * (steps + 1)
+    if params["method"] == "heun":
+        return levels * (steps + 2) - 1
     return levels * steps + int(params["final_denoise"])
 
 
@@ -307,10 +327,11 @@ def _clip(score: torch.Tensor, clip: float | None) -> torch.Tensor:
 @torch.no_grad()
 def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs: int, sigmas: torch.Tensor, *,
            method: str = "ald", steps_per_level: int, eps: float | torch.Tensor, final_denoise: bool = True,
-           clip: float | None = None, noise: NoiseSource | None = None, generator: torch.Generator | None = None,
+           clip: float | None = None, churn: float = 0.0, noise: NoiseSource | None = None,
+           generator: torch.Generator | None = None,
            blowup_radius: torch.Tensor | None = None,
            callback: Callable[[int, int], None] | None = None) -> SampleResult:
-    """Run annealed Langevin dynamics (``"ald"``) or predictor-corrector (``"pc"``) sampling.
+    """Run annealed Langevin dynamics (``"ald"``), predictor-corrector (``"pc"``) or Heun (``"heun"``) sampling.
 
     Args:
         score_fn: ``(pos [N, 3], sigma [N]) -> score [N, 3]``.
@@ -318,11 +339,12 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
         batch: [N] graph index of each node.
         num_graphs: number of graphs G.
         sigmas: [L] noise levels, descending.
-        method: ``"ald"`` or ``"pc"``.
+        method: ``"ald"``, ``"pc"`` or ``"heun"``.
         steps_per_level: Langevin (corrector) steps per level.
         eps: step size at the last level, a float or one per graph [G]; ``a_i = eps * sigma_i^2 / sigma_L^2``.
         final_denoise: ``"ald"`` only: finish with ``x + sigma_L^2 s(x, sigma_L)``.
         clip: largest per-atom score norm (``None`` = no clipping).
+        churn: ``"heun"`` only: EDM's S_churn (0 = deterministic ODE steps).
         noise: per-graph noise streams; if ``None``, noise comes from ``generator``.
         generator: used when ``noise`` is ``None``.
         blowup_radius: [G] bound on an atom's distance from its centre (default
@@ -332,7 +354,7 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
     Returns:
         :class:`SampleResult`.
     """
-    if method not in ("ald", "pc"):
+    if method not in METHODS:
         raise ValueError(f"unknown sampling method {method!r}")
     device, dtype = pos.device, pos.dtype
     n = pos.shape[0]
@@ -381,8 +403,19 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
         return x
 
     levels = len(sig_list)
+    gamma = min(churn / levels, math.sqrt(2.0) - 1.0) if method == "heun" else 0.0
     for i, sigma in enumerate(sig_list):
         x = langevin(x, sigma)
+        if method == "heun" and alive.any():
+            nxt = sig_list[i + 1] if i + 1 < levels else 0.0
+            s_hat = min(sigma * (1.0 + gamma), sig_list[0])  # churn: raise the noise, never above level 0
+            if s_hat > sigma:
+                x = accept(x, x + math.sqrt(s_hat * s_hat - sigma * sigma) * draw(), s_hat)
+            d = -s_hat * score(x, s_hat)  # dx/dsigma of the probability-flow ODE
+            x_new = x + (nxt - s_hat) * d
+            if nxt > 0:  # trapezoidal correction; the last step (to 0) is Euler: Tweedie's denoising step
+                x_new = x + (nxt - s_hat) * 0.5 * (d - nxt * score(x_new, nxt))
+            x = accept(x, x_new, max(nxt, sigma_last))
         if method == "pc" and alive.any():
             nxt = sig_list[i + 1] if i + 1 < levels else 0.0
             var = sigma * sigma - nxt * nxt

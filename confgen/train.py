@@ -27,12 +27,12 @@ from torch.utils.data.distributed import DistributedSampler
 
 from confgen import __version__
 from confgen.checkpoint import read_checkpoint, save_checkpoint
-from confgen.config import Config
+from confgen.config import Config, NoiseConfig
 from confgen.data.dataset import ConformerDataset, collate_conformers, read_summary
 from confgen.errors import ConfgenError
-from confgen.losses import dsm_loss
+from confgen.losses import WEIGHTINGS, dsm_loss
 from confgen.models.score_net import build_model
-from confgen.noise import perturb, sample_sigmas
+from confgen.noise import SIGMA_DISTRIBUTIONS, draw_sigmas, perturb
 
 LOG_FIELDS = ("step", "epoch", "lr", "train_loss", "grad_norm", "val_loss", "conformers_per_s", "elapsed_s")
 
@@ -152,8 +152,32 @@ def dataset_provenance(directory: str, summary: dict, n_train: int, n_val: int) 
     return out
 
 
+def denoising_loss(model, graphs, pos: torch.Tensor, *, noise: NoiseConfig, sigmas: torch.Tensor,
+                   generator: torch.Generator) -> torch.Tensor:
+    """One denoising score matching loss: draw a sigma per conformer, perturb, score, weight.
+
+    Args:
+        model: ``model(graphs, x [N, 3], sigma [N]) -> score [N, 3]`` (a ScoreModel or its DDP wrapper).
+        graphs: the batch's graphs (on the device).
+        pos: [N, 3] clean coordinates.
+        noise: how sigma is drawn (``distribution``, ``p_mean``, ``p_std``) and the loss weighted
+            (``weighting``, ``sigma_data``).
+        sigmas: [L] the model's schedule (bounds of the continuous distributions).
+        generator: CPU generator of the sigmas and the noise.
+
+    Returns:
+        Scalar loss.
+    """
+    sig_g = draw_sigmas(graphs.num_graphs, distribution=noise.distribution, sigmas=sigmas.cpu(),
+                        p_mean=noise.p_mean, p_std=noise.p_std, generator=generator).to(pos.device)
+    sig = sig_g[graphs.batch]  # [N]
+    x, eps = perturb(pos, sig, graphs.batch, graphs.num_graphs, generator=generator)
+    return dsm_loss(model(graphs, x, sig), eps, sig, graphs.batch, graphs.num_graphs, weighting=noise.weighting,
+                    sigma_data=noise.sigma_data)
+
+
 def _val_loss(model: torch.nn.Module, batches: list, sigmas: torch.Tensor, seed: int,
-              device: torch.device) -> float:
+              device: torch.device, noise: NoiseConfig) -> float:
     """Mean DSM loss over fixed validation batches with fixed noise (comparable across steps)."""
     total, count = 0.0, 0
     model.eval()
@@ -162,10 +186,7 @@ def _val_loss(model: torch.nn.Module, batches: list, sigmas: torch.Tensor, seed:
             gen = _step_generator(seed + 7919, k, 0)
             graphs = graphs.to(device)
             pos = pos.to(device)
-            sig_g = sample_sigmas(sigmas.cpu(), graphs.num_graphs, generator=gen).to(device)
-            sig = sig_g[graphs.batch]
-            x, eps = perturb(pos, sig, graphs.batch, graphs.num_graphs, generator=gen)
-            loss = dsm_loss(model(graphs, x, sig), eps, sig, graphs.batch, graphs.num_graphs)
+            loss = denoising_loss(model, graphs, pos, noise=noise, sigmas=sigmas, generator=gen)
             total += float(loss) * graphs.num_graphs
             count += graphs.num_graphs
     return total / max(count, 1)
@@ -257,6 +278,11 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
         raise ConfgenError("data.path is not set: point it at a dataset directory written by 'confgen prepare'")
     if tc.batch_size < 1:
         raise ConfgenError("train.batch_size must be at least 1")
+    if config.noise.distribution not in SIGMA_DISTRIBUTIONS:
+        raise ConfgenError(f"unknown noise.distribution {config.noise.distribution!r} "
+                           f"(known: {', '.join(SIGMA_DISTRIBUTIONS)})")
+    if config.noise.weighting not in WEIGHTINGS:
+        raise ConfgenError(f"unknown noise.weighting {config.noise.weighting!r} (known: {', '.join(WEIGHTINGS)})")
     summary = read_summary(config.data.path)
     train_ds = ConformerDataset(config.data.path, "train", max_confs=config.data.max_confs)
     if len(train_ds) == 0:
@@ -383,11 +409,7 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
             try:
                 graphs, pos = graphs.to(dev), pos.to(dev)
                 gen = _step_generator(tc.seed, step, dist.rank)
-                sig_g = sample_sigmas(model.sigmas.cpu(), graphs.num_graphs, generator=gen).to(dev)
-                sig = sig_g[graphs.batch]  # [N]
-                x, eps = perturb(pos, sig, graphs.batch, graphs.num_graphs, generator=gen)
-                score = ddp(graphs, x, sig)
-                loss = dsm_loss(score, eps, sig, graphs.batch, graphs.num_graphs)
+                loss = denoising_loss(ddp, graphs, pos, noise=config.noise, sigmas=model.sigmas, generator=gen)
                 loss_val = loss.detach().clone()
                 if dist.distributed:
                     torch.distributed.all_reduce(loss_val)
@@ -435,7 +457,7 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
                 if val_batches:
                     for k, v in ema.shadow.items():
                         eval_model.state_dict()[k].copy_(v)
-                    val_loss = _val_loss(eval_model, val_batches, model.sigmas, tc.seed, dev)
+                    val_loss = _val_loss(eval_model, val_batches, model.sigmas, tc.seed, dev, config.noise)
                 else:
                     val_loss = window_loss / max(window_n, 1)  # no validation split: running train loss
                 row_val = f"{val_loss:.6g}"

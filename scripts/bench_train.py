@@ -33,12 +33,12 @@ DRUGS_SDF = REPO.parent / "shared" / "data" / "geom_drugs_train10" / "true_confo
 TINY = REPO / "tests" / "data" / "tiny_qm9"
 
 
-def drug_graphs():
+def drug_graphs(path=DRUGS_SDF):
     from confgen.data.features import featurize_mol
     from confgen.data.readers import iter_molecules
 
     out = []
-    for rec in iter_molecules(str(DRUGS_SDF)):
+    for rec in iter_molecules(str(path)):
         g = featurize_mol(rec.mol, with_pos=True)
         out.append(g)
     return out
@@ -75,17 +75,16 @@ def one(args) -> dict:
     torch.set_num_threads(args.threads)
     from confgen.config import Config, apply_overrides
     from confgen.data.dataset import collate_conformers
-    from confgen.losses import dsm_loss
     from confgen.models import build_model
-    from confgen.noise import perturb, sample_sigmas
-    from confgen.train import EMA
+    from confgen.noise import perturb
+    from confgen.train import EMA, denoising_loss
 
     device = torch.device(args.device)
     cfg = apply_overrides(Config(), args.set)
     cfg.model.backbone = args.backbone
     model = build_model(cfg).to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    data = items(drug_graphs() if args.dataset == "drugs" else qm9_graphs())
+    data = items(drug_graphs(args.drugs_sdf) if args.dataset == "drugs" else qm9_graphs())
     gen = torch.Generator().manual_seed(0)
     res = {"backbone": args.backbone, "mode": args.mode, "dataset": args.dataset, "params": n_params,
            "hidden_dim": cfg.model.hidden_dim, "num_layers": cfg.model.num_layers, "cutoff": cfg.model.cutoff,
@@ -128,9 +127,7 @@ def one(args) -> dict:
             chunk = [data[(step * bs + k) % len(data)] for k in range(bs)]
             graphs, pos = collate_conformers(chunk)
             graphs, pos = graphs.to(device), pos.to(device)
-            sig = sample_sigmas(model.sigmas.cpu(), graphs.num_graphs, generator=gen).to(device)[graphs.batch]
-            x, eps = perturb(pos, sig, graphs.batch, graphs.num_graphs, generator=gen)
-            loss = dsm_loss(model(graphs, x, sig), eps, sig, graphs.batch, graphs.num_graphs)
+            loss = denoising_loss(model, graphs, pos, noise=cfg.noise, sigmas=model.sigmas, generator=gen)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
@@ -158,6 +155,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--forward-batch", type=int, default=64)
     ap.add_argument("--json", default=None, help="write all results to this JSON file")
+    ap.add_argument("--drugs-sdf", default=str(DRUGS_SDF), help="drug-size conformers (default: %(default)s)")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--backbone", help=argparse.SUPPRESS)
     ap.add_argument("--mode", help=argparse.SUPPRESS)
@@ -173,7 +171,8 @@ def main(argv=None) -> int:
             for dataset in (["drugs"] if mode == "forward" else args.datasets):
                 cmd = [sys.executable, __file__, "--one", "--backbone", backbone, "--mode", mode, "--dataset",
                        dataset, "--device", args.device, "--threads", str(args.threads), "--steps",
-                       str(args.steps), "--repeats", str(args.repeats), "--forward-batch", str(args.forward_batch)]
+                       str(args.steps), "--repeats", str(args.repeats), "--forward-batch", str(args.forward_batch),
+                       "--drugs-sdf", args.drugs_sdf]
                 for s in args.set:
                     cmd += ["--set", s]
                 env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))

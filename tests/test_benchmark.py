@@ -60,7 +60,7 @@ def test_bad_arguments():
         run_benchmark("x.sdf", seed=0, methods=["etkdg"])
     with pytest.raises(ConfgenError, match="unknown method"):
         run_benchmark("x.sdf", methods=["bogus"])
-    with pytest.raises(ConfgenError, match="only confgen methods take a sampler preset"):
+    with pytest.raises(ConfgenError, match="only confgen and etkdg-select methods take a sampler preset"):
         run_benchmark("x.sdf", methods=["etkdg@fast"])
     with pytest.raises(ConfgenError, match="unknown sampler preset 'bogus'"):
         run_benchmark("x.sdf", methods=["confgen@bogus"])
@@ -160,6 +160,23 @@ def test_benchmark_confgen_missing_model_fails_clearly(shared_data, tmp_path):
     assert res["methods"]["confgen"]["status"] == "failed"
     assert "missing.pt" in res["methods"]["confgen"]["error"]
     assert res["methods"]["etkdg"]["status"] == "ok"  # the other methods still run
+
+
+def test_benchmark_network_off_ablation(shared_data, tmp_path):
+    """etkdg-select(-mmff): the confgen pipeline without the network (no model needed), with and without MMFF."""
+    refs = _one_molecule_sdf(shared_data, tmp_path)
+    res = run_benchmark(refs, methods=["etkdg-select", "etkdg-select-mmff", "etkdg-select@confgf"],
+                        model=str(tmp_path / "missing.pt"), max_posebusters=0, progress=False,
+                        log=lambda msg: None)
+    plain, mmff = res["methods"]["etkdg-select"], res["methods"]["etkdg-select-mmff"]
+    assert plain["status"] == mmff["status"] == "ok", (plain["error"], mmff["error"])
+    assert plain["n_generated"] == mmff["n_generated"] == 6
+    assert plain["stereo"]["errors"] == mmff["stereo"]["errors"] == 0
+    ref_min = [np.asarray(m["evaluation"]["per_molecule"][0]["ref_min"]) for m in (plain, mmff)]
+    assert np.abs(ref_min[0] - ref_min[1]).max() > 1e-3  # MMFF94 moved the selected guesses
+    # a preset that starts from noise has nothing to select without the network: reported, not crashed
+    assert res["methods"]["etkdg-select@confgf"]["status"] == "failed"
+    assert "init 'etkdg'" in res["methods"]["etkdg-select@confgf"]["error"]
 
 
 def _die(job):

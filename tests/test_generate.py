@@ -188,6 +188,55 @@ def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
         generate("CCO", 2, model=tiny_model, preset={"base": "fast", "oversample": 0.5})
 
 
+def test_network_off_selects_and_returns_the_etkdg_guesses_unchanged(tiny_model, tmp_path):
+    """The benchmark's etkdg-select ablation: same oversampling and diverse selection, no network step."""
+    from confgen.evaluation import rmsd_matrix
+
+    mol = mol_from_smiles("CCCCOc1ccc(CC(=O)NCCO)cc1", source="t")
+    preset = dict(TINY_PRESET, oversample=3.0)
+    stats = GenerationStats()
+    # the model is not loaded at all: a missing checkpoint path is no error
+    off = generate_conformers([mol], [4], model=str(tmp_path / "missing.pt"), preset=preset, seed=11,
+                              relax="none", progress=False, stats=stats, network=False)[0]
+    assert off.GetNumConformers() == 4 and stats.network_evals == 0 and stats.samples == 4
+    # the 12 ETKDG guesses of round 0 (the same per-molecule seed), returned as they are without selection
+    pool = generate_conformers([mol], [12], preset=dict(preset, oversample=1.0), seed=11, relax="none",
+                               progress=False, network=False)[0]
+    assert pool.GetNumConformers() == 12
+    cross = rmsd_matrix(off, pool)
+    assert (cross.min(axis=1) < 1e-6).all()  # every returned conformer is one of the guesses, unchanged
+    picked = cross.argmin(axis=1)
+    assert picked[0] == 0 and len(set(picked.tolist())) == 4
+    # with the network on, the same four guesses are selected and then moved by the network
+    on = generate_conformers([mol], [4], model=tiny_model, preset=preset, seed=11, relax="none", progress=False)[0]
+    moved = np.diag(rmsd_matrix(on, off))
+    assert (moved > 1e-4).all() and (moved < 0.5).all()
+    relaxed = generate_conformers([mol], [4], preset=preset, seed=11, relax="mmff", progress=False,
+                                  network=False)[0]
+    assert relaxed.GetNumConformers() == 4
+    assert all(c.HasProp(PROP_MMFF_ENERGY) for c in relaxed.GetConformers())
+    assert (np.diag(rmsd_matrix(relaxed, off)) > 1e-3).all()
+    with pytest.raises(ConfgenError, match="init 'etkdg'"):
+        generate_conformers([mol], [2], preset="confgf", network=False, progress=False)
+
+
+def test_edm_preset_from_pure_noise_counts_calls_and_keeps_stereo():
+    """The from-noise Heun preset (no ETKDG at all): 49 network calls per conformer, mirror images repaired."""
+    from confgen.sampling import evals_per_sample, resolve_preset
+
+    mol, ref = _reference(CHIRAL)
+    model = TargetScore([torch.from_numpy(mirror(ref.numpy())).float()], s0=0.05)
+    stats = GenerationStats()
+    (out,) = generate_conformers([mol], [5], model=model, preset="edm", relax="none", seed=4, progress=False,
+                                 stats=stats)
+    assert evals_per_sample(resolve_preset("edm")) == 49 <= 50
+    assert out.GetNumConformers() == 5 and stats.samples == 5 and stats.network_evals == 5 * 49
+    assert stats.stereo_mirrored == 5 and stats.stereo_resampled == 0
+    assert all(_rdkit_stereo_matches(out, c.GetId()) for c in out.GetConformers())
+    ref_c = ref.numpy() - ref.numpy().mean(0)
+    assert np.abs(_positions(out) - ref_c).max() < 0.5
+
+
 def test_api_unspecified_stereo_gives_one_isomer_and_marks_bounds():
     from confgen.io import PROP_STEREO_POLICY, PROP_WITHIN_BOUNDS
     from confgen.validity import geometry_bounds, within_bounds

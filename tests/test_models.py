@@ -1,5 +1,6 @@
 """Equivariance of the backbones and the score model (float64, to 1e-6), on real QM9 molecules."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -37,10 +38,12 @@ def _real_graphs(n=3):
     return graphs
 
 
-def _model(backbone: str, cutoff: float = 3.0) -> ScoreModel:
+def _model(backbone: str, cutoff: float = 3.0, precond: str = "eps") -> ScoreModel:
     torch.manual_seed(0)
     cfg = Config()
     cfg.model.backbone = backbone
+    cfg.model.precond = precond
+    cfg.noise.sigma_data = 1.7
     cfg.model.hidden_dim = 32
     cfg.model.num_layers = 3
     cfg.model.cutoff = cutoff
@@ -57,10 +60,11 @@ def _noisy_batch(seed=0, sigma=0.7):
     return batch, pos, sig
 
 
+@pytest.mark.parametrize("precond", ["eps", "edm"])
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
 @pytest.mark.parametrize("sigma", [0.02, 0.7, 8.0])
-def test_score_model_rotation_translation_equivariance(backbone, sigma):
-    model = _model(backbone)
+def test_score_model_rotation_translation_equivariance(backbone, sigma, precond):
+    model = _model(backbone, precond=precond)
     batch, pos, sig = _noisy_batch(sigma=sigma)
     q = _rotation(1)
     t = torch.tensor([3.0, -7.0, 11.0], dtype=torch.float64)
@@ -71,9 +75,10 @@ def test_score_model_rotation_translation_equivariance(backbone, sigma):
     torch.testing.assert_close(out_rt, out @ q.T, atol=TOL, rtol=0)
 
 
+@pytest.mark.parametrize("precond", ["eps", "edm"])
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))
-def test_score_model_output_is_centred_and_scales_with_sigma(backbone):
-    model = _model(backbone)
+def test_score_model_output_is_centred_and_scales_with_sigma(backbone, precond):
+    model = _model(backbone, precond=precond)
     batch, pos, sig = _noisy_batch()
     with torch.no_grad():
         out = model(batch, pos, sig)
@@ -150,3 +155,57 @@ def test_default_sizes_are_small():
         cfg.model.backbone = backbone
         n = sum(p.numel() for p in build_model(cfg).parameters())
         assert n < 5_000_000
+
+
+class _FixedBackbone(torch.nn.Module):
+    """Stand-in backbone returning a fixed displacement ``vec`` (to check the output parameterisation)."""
+
+    def __init__(self, vec: torch.Tensor):
+        super().__init__()
+        self.vec = vec
+
+    def forward(self, h, pos, edge_index, edge_attr, batch=None):
+        return h, self.vec.to(pos)
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_edm_preconditioning_is_tweedie_of_the_denoiser(backbone):
+    """score = (D - x) / sigma^2 with D = c_skip x + c_out F (Karras et al. 2022, table 1), on centred x."""
+    model = _model(backbone, precond="edm")
+    batch, pos, _ = _noisy_batch()
+    x = remove_com(pos, batch.batch)
+    sd = model.sigma_data
+    f = remove_com(torch.randn(pos.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64),
+                   batch.batch)
+    model.backbone = _FixedBackbone(f)
+    for sigma in (0.01, 0.5, 10.0):
+        sig = torch.full((pos.shape[0],), sigma, dtype=torch.float64)
+        with torch.no_grad():
+            out = model(batch, pos + 3.0, sig)  # translation: the model centres its input
+        c_skip = sd**2 / (sigma**2 + sd**2)
+        c_out = sigma * sd / math.sqrt(sigma**2 + sd**2)
+        denoised = c_skip * x + c_out * f
+        torch.testing.assert_close(out, (denoised - x) / sigma**2, atol=1e-9, rtol=1e-9)
+    # F = 0: the exact score of the N(0, sigma_data^2) prior blurred by sigma
+    model.backbone = _FixedBackbone(torch.zeros_like(pos))
+    sig = torch.full((pos.shape[0],), 4.0, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(batch, pos, sig), -x / (16.0 + sd**2), atol=1e-12, rtol=0)
+
+
+def test_shipped_checkpoint_loads_with_the_eps_parameterisation_and_unchanged_scores():
+    """The default model (a checkpoint without precond/sigma_data keys) scores exactly as before EDM existed."""
+    import json
+
+    from confgen.checkpoint import load_model
+
+    model = load_model(None).double()
+    assert model.precond == "eps" and model.config.noise.distribution == "levels"
+    saved = json.loads((Path(__file__).parent / "data" / "default_model_scores.json").read_text())
+    batch = collate(_real_graphs(2))
+    for sigma, case in saved["cases"].items():
+        pos = torch.tensor(case["pos"], dtype=torch.float64)
+        sig = torch.full((pos.shape[0],), float(sigma), dtype=torch.float64)
+        with torch.no_grad():
+            out = model(batch, pos, sig)
+        torch.testing.assert_close(out, torch.tensor(case["score"], dtype=torch.float64), atol=1e-12, rtol=0)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from confgen.losses import dsm_loss
-from confgen.noise import geometric_sigmas, perturb, remove_com, sample_sigmas
+from confgen.noise import draw_sigmas, geometric_sigmas, perturb, remove_com, sample_sigmas
 
 
 def test_default_schedule_is_confgf_geometric():
@@ -63,3 +63,52 @@ def test_sample_sigmas_covers_the_schedule():
     draws = sample_sigmas(s, 2000, generator=torch.Generator().manual_seed(0))
     assert set(draws.tolist()) == set(s.tolist())
     assert math.isclose(float((draws == s[0]).float().mean()), 0.2, abs_tol=0.05)
+
+
+def test_draw_sigmas_continuous_distributions():
+    s = geometric_sigmas(10, 0.01, 50)
+    g = torch.Generator().manual_seed(0)
+    levels = draw_sigmas(500, distribution="levels", sigmas=s, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(levels, sample_sigmas(s, 500, generator=torch.Generator().manual_seed(1)))  # old runs
+    ln = draw_sigmas(20000, distribution="lognormal", sigmas=s, p_mean=-0.5, p_std=1.0, generator=g).log()
+    assert ln.min() >= math.log(0.01) - 1e-6 and ln.max() <= math.log(10) + 1e-6
+    assert float(ln.median()) == pytest.approx(-0.5, abs=0.03)
+    assert len(set(ln.tolist())) > 19000  # continuous, not a few levels
+    lu = draw_sigmas(20000, distribution="loguniform", sigmas=s, generator=g).log()
+    assert float(lu.mean()) == pytest.approx(0.5 * (math.log(10) + math.log(0.01)), abs=0.05)
+    assert float(lu.std()) == pytest.approx((math.log(10) - math.log(0.01)) / math.sqrt(12), rel=0.03)
+    with pytest.raises(ValueError, match="unknown sigma distribution"):
+        draw_sigmas(3, distribution="uniform", sigmas=s)
+
+
+def test_edm_weighting_definition_and_gaussian_minimiser():
+    """EDM weight = lambda(sigma) |D - x0|^2 with D = x + sigma^2 s; over Gaussian data its expected loss is
+    minimised by the exact blurred score -x / (s0^2 + sigma^2)."""
+    g = torch.Generator().manual_seed(0)
+    batch = torch.tensor([0, 0, 0, 1, 1])
+    x0 = remove_com(torch.randn(5, 3, generator=g, dtype=torch.float64), batch)
+    eps = remove_com(torch.randn(5, 3, generator=g, dtype=torch.float64), batch)
+    sigma = torch.tensor([0.1, 0.1, 0.1, 3.0, 3.0], dtype=torch.float64)
+    x = x0 + sigma[:, None] * eps
+    score = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    sd = 1.3
+    lam = (sigma**2 + sd**2) / (sigma * sd) ** 2
+    per_atom = lam * ((x + sigma[:, None] ** 2 * score - x0) ** 2).sum(-1)
+    expected = 0.5 * (per_atom[:3].mean() + per_atom[3:].mean())
+    got = dsm_loss(score, eps, sigma, batch, 2, weighting="edm", sigma_data=sd)
+    assert got.item() == pytest.approx(expected.item(), rel=1e-12)
+    assert dsm_loss(-eps / sigma[:, None], eps, sigma, batch, 2, weighting="edm").item() == pytest.approx(0, abs=1e-20)
+    with pytest.raises(ValueError, match="unknown loss weighting"):
+        dsm_loss(score, eps, sigma, batch, 2, weighting="karras")
+
+    # Gaussian data N(0, s0^2) (centred, 8 atoms x 4000 conformers), EDM sigmas: scan the score family
+    # -x / (a + sigma^2); the loss is smallest at the true a = s0^2
+    n_at, n_g, s0 = 8, 4000, 1.5
+    b = torch.arange(n_g).repeat_interleave(n_at)
+    data = remove_com(s0 * torch.randn(n_g * n_at, 3, generator=g, dtype=torch.float64), b, n_g)
+    sig_g = draw_sigmas(n_g, distribution="lognormal", sigmas=geometric_sigmas(10, 0.01, 50), p_mean=0.0,
+                        p_std=1.2, generator=g).double()
+    xn, e = perturb(data, sig_g[b], b, n_g, generator=g)
+    losses = {a: dsm_loss(-xn / (a + sig_g[b, None] ** 2), e, sig_g[b], b, n_g, weighting="edm",
+                          sigma_data=s0).item() for a in (0.5 * s0**2, s0**2, 2 * s0**2)}
+    assert min(losses, key=losses.get) == s0**2

@@ -74,6 +74,57 @@ def test_sampler_reproduces_a_gaussian(method):
     assert com.abs().max() < 1e-9
 
 
+@pytest.mark.parametrize("churn", [0.0, 5.0])
+def test_heun_from_pure_noise_in_49_calls_reproduces_a_gaussian(churn):
+    """The edm preset's sampler: 25 EDM levels, 2 x 25 - 1 score calls, right mean and spread.
+
+    Starting from N(0, sigma_max^2) instead of N(mu, s0^2 + sigma_max^2), the deterministic flow keeps a
+    fraction ~ s0 / sigma_max of that offset (|mu| ~ 2 A here, unlike rotation-averaged molecules whose mean is
+    0): sigma_max = 80 (EDM's) makes it negligible. With 25 levels the spread is 5 % (churn 0) to 9 % (churn 5)
+    too wide (discretisation error; 3 % at 50 levels), hence the 12 % tolerance."""
+    G, s0 = 400, 0.5
+    mu, score_fn, batch = _gaussian(G, s0)
+    params = resolve_preset("edm", {"sigma_max": 80.0, "sigma_min": 0.01, "churn": churn})
+    sigmas = sigma_schedule(params)
+    assert len(sigmas) == 25 and evals_per_sample(params) == 49
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64) * float(sigmas[0])
+    res = sample(score_fn, x0, batch, G, sigmas, method="heun", steps_per_level=0, eps=params["eps"],
+                 churn=churn, clip=params["clip"], generator=g)
+    assert res.ok.all() and res.num_evals == 49
+    mean, var = _moments(res.pos, G)
+    expected_var = s0 ** 2 * (1 - 1 / N_NODES) * s0 ** 2 / (s0 ** 2 + 0.01 ** 2)  # last step: Tweedie at 0.01
+    assert (mean - mu).abs().max() < 5 * math.sqrt(expected_var / G) + 0.02
+    assert abs(var / expected_var - 1) < 0.12, (float(var), expected_var)
+    assert res.pos.view(G, N_NODES, 3).mean(1).abs().max() < 1e-9
+
+
+def test_heun_with_too_few_levels_or_first_order_steps_misses_the_spread():
+    """The Heun test can fail: 3 levels from sigma=10 leave the sample far too wide or too narrow."""
+    G, s0 = 400, 0.5
+    mu, score_fn, batch = _gaussian(G, s0)
+    params = resolve_preset("edm", {"sigma_max": 10.0, "sigma_min": 0.01, "num_levels": 3, "churn": 0.0})
+    sigmas = sigma_schedule(params)
+    g = torch.Generator().manual_seed(3)
+    x0 = torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64) * float(sigmas[0])
+    res = sample(score_fn, x0, batch, G, sigmas, method="heun", steps_per_level=0, eps=1e-5, generator=g)
+    _, var = _moments(res.pos, G)
+    assert abs(var / (s0 ** 2 * (1 - 1 / N_NODES)) - 1) > 0.3
+
+
+def test_edm_schedule_with_rho():
+    p = resolve_preset("edm", {"sigma_max": 10.0, "sigma_min": 0.002, "num_levels": 18})
+    sig = sigma_schedule(p)
+    assert sig[0] == pytest.approx(10.0) and sig[-1] == pytest.approx(0.002)
+    assert (sig[:-1] > sig[1:]).all()
+    ref = [(10 ** (1 / 7) + i / 17 * (0.002 ** (1 / 7) - 10 ** (1 / 7))) ** 7 for i in range(18)]
+    assert sig.tolist() == pytest.approx(ref, rel=1e-12)
+    with pytest.raises(ConfgenError, match="rho"):
+        resolve_preset("edm", {"rho": -1.0})
+    with pytest.raises(ConfgenError, match="churn"):
+        resolve_preset("edm", {"churn": -1.0})
+
+
 def test_wrong_step_size_gives_the_wrong_spread():
     """The Gaussian test can fail: a too small step leaves the noise of the first level in the sample."""
     G, s0 = 200, 0.5

@@ -19,7 +19,9 @@ def add_arguments(parser) -> None:
         "--methods",
         default=",".join(DEFAULT_METHODS),
         help=f"comma-separated, from {', '.join(METHODS)} (confgen-mmff is what 'confgen sample' writes by default, "
-        "confgen is 'confgen sample --relax none'); confgen@PRESET / confgen-mmff@PRESET use that sampler "
+        "confgen is 'confgen sample --relax none'; etkdg-select and etkdg-select-mmff are the same pipeline with "
+        "the score network switched off: the preset's ETKDG oversampling and diverse selection, with and without "
+        "MMFF94, to show what the network adds); confgen@PRESET / etkdg-select@PRESET etc. use that sampler "
         "preset (e.g. confgen@confgf) (default: %(default)s)",
     )
     parser.add_argument("--model", default=None, help="confgen checkpoint (default: the shipped model)")

@@ -2,6 +2,6 @@
 
 from confgen.models.clofnet import ClofNet
 from confgen.models.egnn import EGNN
-from confgen.models.score_net import BACKBONES, ScoreModel, build_model
+from confgen.models.score_net import BACKBONES, PRECONDITIONINGS, ScoreModel, build_model
 
-__all__ = ["BACKBONES", "ClofNet", "EGNN", "ScoreModel", "build_model"]
+__all__ = ["BACKBONES", "PRECONDITIONINGS", "ClofNet", "EGNN", "ScoreModel", "build_model"]

@@ -1,8 +1,19 @@
 """Noise-conditional score network: graph + coordinates + sigma -> score of the coordinates.
 
-The backbone predicts ``vec`` ~ ``-eps`` at unit scale (``x_noisy = x + sigma * eps``); the score is
-``vec / sigma``. Positions are centred per graph and scaled by ``1 / sqrt(1 + sigma^2)`` before the backbone
-so that its inputs stay O(1) from sigma = 0.01 to 10 Angstrom.
+Two output parameterisations (``precond``), both on centred coordinates (the translation-free subspace):
+
+* ``"eps"`` (ConfGF-style; the shipped models): positions are scaled by ``1 / sqrt(1 + sigma^2)`` before the
+  backbone, which predicts ``vec`` ~ ``-eps`` at unit scale (``x_noisy = x + sigma * eps``); the score is
+  ``vec / sigma``.
+* ``"edm"`` (Karras et al. 2022, "EDM", section 5 and table 1): a denoiser
+  ``D(x, sigma) = c_skip x + c_out F(c_in x, c_noise)`` with ``c_in = 1 / sqrt(sigma^2 + sigma_data^2)``,
+  ``c_skip = sigma_data^2 / (sigma^2 + sigma_data^2)``, ``c_out = sigma sigma_data / sqrt(sigma^2 + sigma_data^2)``
+  and ``c_noise`` the Fourier embedding of ``ln sigma``; ``F`` is the backbone's equivariant displacement.
+  The score is Tweedie's ``(D - x) / sigma^2 = -x / (sigma^2 + sigma_data^2) + sigma_data F / (sigma
+  sqrt(sigma^2 + sigma_data^2))``: the exact score of an isotropic N(0, sigma_data^2) prior plus a learnt,
+  rotation-equivariant, translation-invariant correction. At large sigma the network's target is the clean
+  structure (scaled to unit variance), not the noise, which is what few-step samplers from pure noise need.
+  With ``eps`` at ``sigma_data = 1`` the input scaling is the same; only the output differs.
 """
 
 from __future__ import annotations
@@ -18,6 +29,9 @@ from confgen.models.clofnet import ClofNet
 from confgen.models.egnn import EGNN
 from confgen.models.layers import SigmaEmbedding, mlp
 from confgen.noise import geometric_sigmas, remove_com
+
+#: output parameterisations of :class:`ScoreModel`
+PRECONDITIONINGS = ("eps", "edm")
 
 #: backbone registry: name -> class with the contract
 #: ``__init__(*, hidden_dim, edge_dim, num_layers, num_rbf)`` and
@@ -43,16 +57,24 @@ class ScoreModel(nn.Module):
         num_levels: number of levels of the geometric schedule (``self.sigmas``, descending).
         atom_dim: atom feature width (featuriser's).
         edge_dim: edge feature width (featuriser's).
+        precond: ``"eps"`` or ``"edm"`` (module docstring).
+        sigma_data: data standard deviation per coordinate (Angstrom) of the ``"edm"`` preconditioning.
     """
 
     def __init__(self, *, backbone: str = "clofnet", hidden_dim: int = 64, num_layers: int = 4,
                  cutoff: float = 4.0, num_rbf: int = 16, sigma_embed_dim: int = 32, sigma_max: float = 10.0,
                  sigma_min: float = 0.01, num_levels: int = 50, atom_dim: int = ATOM_FEATURE_DIM,
-                 edge_dim: int = EDGE_FEATURE_DIM):
+                 edge_dim: int = EDGE_FEATURE_DIM, precond: str = "eps", sigma_data: float = 1.0):
         super().__init__()
         if backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {backbone!r} (known: {', '.join(BACKBONES)})")
+        if precond not in PRECONDITIONINGS:
+            raise ValueError(f"unknown precond {precond!r} (known: {', '.join(PRECONDITIONINGS)})")
+        if not sigma_data > 0:
+            raise ValueError("sigma_data must be positive")
         self.backbone_name = backbone
+        self.precond = precond
+        self.sigma_data = float(sigma_data)
         self.cutoff = float(cutoff)
         self.register_buffer("sigmas", geometric_sigmas(sigma_max, sigma_min, num_levels))
         self.sigma_embed = SigmaEmbedding(sigma_embed_dim, hidden_dim)
@@ -85,15 +107,20 @@ class ScoreModel(nn.Module):
         if self.cutoff > 0:
             radius = radius_graph(x.detach(), self.cutoff, batch.ptr, pairs=pairs)  # [2, R]
             edge_index, edge_attr = merge_radius_edges(edge_index, edge_attr, radius, n)
-        x_in = x / torch.sqrt(1.0 + sigma * sigma).unsqueeze(-1)  # [N, 3]
+        sd2 = self.sigma_data ** 2 if self.precond == "edm" else 1.0
+        norm = torch.sqrt(sigma * sigma + sd2).unsqueeze(-1)  # [N, 1]; c_in = 1 / norm
+        x_in = x / norm  # [N, 3]
         s_emb = self.sigma_embed(sigma)  # [N, H]
         h = self.node_in(torch.cat([batch.atom_feat.to(dtype), s_emb], -1))  # [N, H]
         # edge embedding MLP on cat(edge_attr, sigma embedding of the receiving node), first layer split
         e = self.edge_in(edge_attr) + self.edge_sigma(s_emb)[edge_index[0]]  # [E, H]
         e = self.edge_out(torch.nn.functional.silu(e))  # [E, H]
         _, vec = self.backbone(h, x_in, edge_index, e, batch=batch.batch)
-        vec = remove_com(vec, batch.batch, g)
-        return vec / sigma.unsqueeze(-1)
+        vec = remove_com(vec, batch.batch, g)  # [N, 3]
+        sig = sigma.unsqueeze(-1)  # [N, 1]
+        if self.precond == "edm":  # (D - x) / sigma^2 with D = c_skip x + c_out F
+            return -x / (norm * norm) + (self.sigma_data / norm) * vec / sig
+        return vec / sig
 
     @torch.no_grad()
     def score(self, mol, pos, sigma: float) -> torch.Tensor:
@@ -121,7 +148,7 @@ def model_kwargs(config) -> dict:
     m, nz = config.model, config.noise
     return dict(backbone=m.backbone, hidden_dim=m.hidden_dim, num_layers=m.num_layers, cutoff=m.cutoff,
                 num_rbf=m.num_rbf, sigma_embed_dim=m.sigma_embed_dim, sigma_max=nz.sigma_max,
-                sigma_min=nz.sigma_min, num_levels=nz.num_levels)
+                sigma_min=nz.sigma_min, num_levels=nz.num_levels, precond=m.precond, sigma_data=nz.sigma_data)
 
 
 def build_model(config) -> ScoreModel:
@@ -134,4 +161,8 @@ def build_model(config) -> ScoreModel:
 
     if config.model.backbone not in BACKBONES:
         raise ConfgenError(f"unknown model.backbone {config.model.backbone!r} (known: {', '.join(BACKBONES)})")
+    if config.model.precond not in PRECONDITIONINGS:
+        raise ConfgenError(f"unknown model.precond {config.model.precond!r} (known: {', '.join(PRECONDITIONINGS)})")
+    if not config.noise.sigma_data > 0:
+        raise ConfgenError(f"noise.sigma_data must be positive, not {config.noise.sigma_data}")
     return ScoreModel(**model_kwargs(config))
