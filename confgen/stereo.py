@@ -173,7 +173,7 @@ def _unit_det(v: np.ndarray) -> np.ndarray:
 
 
 def chiral_volumes(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
-    """Normalised signed chiral volumes at the centres.
+    """Normalised signed chiral volumes at the centres (diagnostics: the rule before :func:`centre_ok`).
 
     Args:
         spec: the molecule's :class:`StereoSpec`.
@@ -193,6 +193,7 @@ def chiral_volumes(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
 def tetrahedron_volumes(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
     """Normalised signed volumes of the neighbour tetrahedra (the centre stands in for a missing fourth).
 
+    Diagnostics (``scripts/check_stereo_rule.py``): part of the rule before :func:`centre_ok`.
     Same sign as :func:`chiral_volumes` at a normal centre, and still well defined where the centre lies in
     the plane of three neighbours (a bicyclo[1.1.0]butane bridgehead has all four neighbours on one side).
 
