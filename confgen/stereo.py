@@ -4,14 +4,27 @@ Only stereo that the input *specifies* is checked: tetrahedral centres with a ch
 real stereocentre (``AssignStereochemistry(cleanIt=True)``; this includes ring cis/trans centres without a CIP
 label), and double bonds marked E/Z (or cis/trans). Unspecified stereo may come out either way.
 
-A tetrahedral centre is compared through its chiral volume: with ``n0, n1, n2`` the first three neighbours in
-the atom's bond order (the order RDKit's CW/CCW tag refers to), the determinant of the unit vectors
-``n_k - centre`` is positive for CCW and negative for CW (three-coordinate centres such as sulfoxides
-included); where a strained centre lies in the plane of those three neighbours, the volume of the tetrahedron
-of its four neighbours decides instead (:func:`centre_ok`). A double bond is compared through the dihedral of
-its two reference ("stereo") atoms: cis for Z / CIS, trans for E / TRANS (RDKit's legacy perception sets the
-reference atoms to the CIP-highest neighbours, so Z means the reference atoms are cis).
-``tests/test_stereo.py`` checks both conventions against RDKit's own assignment from 3D.
+A tetrahedral centre is judged by RDKit's own rule for perceiving chirality from 3D
+(``AssignStereochemistryFrom3D``, RDKit's ``assignChiralTypesFrom3D``), re-implemented here in numpy so that
+confgen's check and RDKit's perception are one rule (:func:`centre_ok`): with ``v_k = n_k - centre`` for the
+neighbours in the atom's bond order (the order RDKit's CW/CCW tag refers to), the configuration is the sign of
+the raw chiral volume ``v0 . (v1 x v2)`` where it exceeds 0.1 A^3; where it does not (the centre lies in the
+plane of its first three neighbours, e.g. a strained bridgehead) and there is a fourth neighbour, the sign of
+``-v0 . (v1 x v3)`` decides, with the same threshold; otherwise the centre is flattened (neither configuration).
+For P, S and heavier centres RDKit first looks for a non-tetrahedral geometry: two neighbour directions within
+about 26 degrees of opposite (cosine below -0.9) make it a trigonal-bipyramidal / square-planar / octahedral
+centre with no R/S label. confgen counts such a centre as wrong (neither configuration), and keeps a small
+margin around every threshold of the rule (:data:`VOLUME_MARGIN`, :data:`ANTIPARALLEL_MARGIN`): a conformer
+it passes is perceived with the specified configuration by RDKit even after its coordinates are rounded for an
+SDF file. Three-coordinate centres other than S / Se (phosphines, amines), which RDKit does not perceive from
+3D at all, are judged by the same chiral volume.
+
+A double bond is compared through the dihedrals of *every* pair of substituents across it (not only the two
+reference ("stereo") atoms, which may not be the ones RDKit's perception uses): each must be within 60 degrees
+of the specified side (cis for Z / CIS reference atoms, trans for E / TRANS; the other substituent of an atom
+counts as its opposite). RDKit's legacy perception sets the reference atoms to the CIP-highest neighbours, so Z
+means the reference atoms are cis. ``tests/test_stereo.py`` checks both against RDKit's own assignment from 3D,
+on ETKDG, MMFF94 and DFT geometries and on conformers distorted by noise.
 
 Mirroring a conformer (negating one coordinate axis) inverts every tetrahedral centre and keeps every double
 bond, so a conformer whose specified centres are *all* inverted and whose double bonds are right is repaired by
@@ -25,13 +38,21 @@ from dataclasses import dataclass
 import numpy as np
 from rdkit import Chem
 
-#: |normalised chiral volume| below this counts as a flattened (hence wrong) centre; a tetrahedral centre
-#: gives about 0.6-0.9.
-MIN_CHIRAL_VOLUME = 0.1
-#: |normalised centre volume| below which the centre lies (nearly) in the plane of its first three neighbours:
-#: strained bridgeheads, where the volume of the neighbour tetrahedron decides instead (see :func:`centre_ok`).
-CENTRE_VOLUME_TOL = 0.03
-#: a specified double bond must have |cos(dihedral)| at least this (within 60 degrees of planar, right side).
+#: RDKit's threshold on the raw chiral volume (A^3) in its perception from 3D: a smaller volume of the first
+#: three neighbours hands the decision to the fourth neighbour; smaller again, the centre is unspecified.
+RDKIT_VOLUME_TOL = 0.1
+#: RDKit calls a P / S / heavier centre non-tetrahedral where two neighbour directions have a cosine below this.
+RDKIT_ANTIPARALLEL_COS = -0.9
+#: margin (A^3) kept around :data:`RDKIT_VOLUME_TOL` and around zero: a volume within it of a threshold counts
+#: as either side, and the centre passes only if both sides give the specified configuration (rounding an SDF's
+#: coordinates to 1e-4 A moves a volume by about 1e-3 A^3).
+VOLUME_MARGIN = 0.01
+#: margin kept around :data:`RDKIT_ANTIPARALLEL_COS` (a cosine below -0.9 + this counts as non-tetrahedral).
+ANTIPARALLEL_MARGIN = 0.01
+#: RDKit looks for non-tetrahedral geometries at atoms from this atomic number on (P, S, Cl, ...).
+RDKIT_NONTETRAHEDRAL_MIN_Z = 15
+#: a specified double bond must have |cos| of every substituent dihedral at least this (within 60 degrees of
+#: planar, right side).
 MIN_ABS_COS_DIHEDRAL = 0.5
 
 _TETRAHEDRAL = {Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CCW: 1.0, Chem.rdchem.ChiralType.CHI_TETRAHEDRAL_CW: -1.0}
@@ -50,6 +71,12 @@ class StereoSpec:
         signs: [C] expected sign of the chiral volume (+1 CCW, -1 CW).
         bonds: [B, 4] atoms ``(a, b, c, d)`` of each specified double bond ``b=c`` with reference atoms a, d.
         cis: [B] bool, True where the reference atoms must be cis.
+        num_neighbors: [C] 3 or 4, the centre's explicit neighbours.
+        nontetrahedral: [C] bool, True where RDKit's perception from 3D looks for a non-tetrahedral geometry
+            first (atomic number 15 or more, while RDKit allows non-tetrahedral stereo).
+        pairs: [P, 4] atoms ``(a', b, c, d')`` of every pair of substituents across the specified double bonds.
+        pairs_cis: [P] bool, True where that pair must be cis.
+        pair_bond: [P] index into ``bonds`` of each pair.
     """
 
     centers: np.ndarray
@@ -57,6 +84,11 @@ class StereoSpec:
     signs: np.ndarray
     bonds: np.ndarray
     cis: np.ndarray
+    num_neighbors: np.ndarray
+    nontetrahedral: np.ndarray
+    pairs: np.ndarray
+    pairs_cis: np.ndarray
+    pair_bond: np.ndarray
 
     @property
     def num_centers(self) -> int:
@@ -82,7 +114,8 @@ def stereo_spec(mol: Chem.Mol) -> StereoSpec:
     """
     m = Chem.Mol(mol)
     Chem.AssignStereochemistry(m, cleanIt=True, force=True)
-    centers, neighbors, signs = [], [], []
+    allow_nontet = Chem.GetAllowNontetrahedralChirality()
+    centers, neighbors, signs, num_nbrs, nontet = [], [], [], [], []
     for atom in m.GetAtoms():
         sign = _TETRAHEDRAL.get(atom.GetChiralTag())
         if sign is None:
@@ -93,7 +126,9 @@ def stereo_spec(mol: Chem.Mol) -> StereoSpec:
         centers.append(atom.GetIdx())
         neighbors.append(nbrs[:4] if len(nbrs) >= 4 else nbrs + [atom.GetIdx()])
         signs.append(sign)
-    bonds, cis = [], []
+        num_nbrs.append(min(len(nbrs), 4))
+        nontet.append(allow_nontet and atom.GetAtomicNum() >= RDKIT_NONTETRAHEDRAL_MIN_Z)
+    bonds, cis, pairs, pairs_cis, pair_bond = [], [], [], [], []
     for bond in m.GetBonds():
         st = bond.GetStereo()
         if st not in _CIS and st not in _TRANS:
@@ -108,6 +143,14 @@ def stereo_spec(mol: Chem.Mol) -> StereoSpec:
             a, d = d, a
         if m.GetBondBetweenAtoms(a, b) is None or m.GetBondBetweenAtoms(d, c) is None:
             continue
+        for a2 in (n.GetIdx() for n in m.GetAtomWithIdx(b).GetNeighbors()):
+            for d2 in (n.GetIdx() for n in m.GetAtomWithIdx(c).GetNeighbors()):
+                if a2 == c or d2 == b or a2 == d2:
+                    continue
+                pairs.append((a2, b, c, d2))
+                # the other substituent of an atom lies on the other side of the bond
+                pairs_cis.append((st in _CIS) ^ (a2 != a) ^ (d2 != d))
+                pair_bond.append(len(bonds))
         bonds.append((a, b, c, d))
         cis.append(st in _CIS)
     return StereoSpec(
@@ -116,6 +159,11 @@ def stereo_spec(mol: Chem.Mol) -> StereoSpec:
         signs=np.asarray(signs, dtype=np.float64),
         bonds=np.asarray(bonds, dtype=np.int64).reshape(-1, 4),
         cis=np.asarray(cis, dtype=bool),
+        num_neighbors=np.asarray(num_nbrs, dtype=np.int64),
+        nontetrahedral=np.asarray(nontet, dtype=bool),
+        pairs=np.asarray(pairs, dtype=np.int64).reshape(-1, 4),
+        pairs_cis=np.asarray(pairs_cis, dtype=bool),
+        pair_bond=np.asarray(pair_bond, dtype=np.int64),
     )
 
 
@@ -125,7 +173,7 @@ def _unit_det(v: np.ndarray) -> np.ndarray:
 
 
 def chiral_volumes(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
-    """Normalised signed chiral volumes at the centres.
+    """Normalised signed chiral volumes at the centres (diagnostics: the rule before :func:`centre_ok`).
 
     Args:
         spec: the molecule's :class:`StereoSpec`.
@@ -145,6 +193,7 @@ def chiral_volumes(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
 def tetrahedron_volumes(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
     """Normalised signed volumes of the neighbour tetrahedra (the centre stands in for a missing fourth).
 
+    Diagnostics (``scripts/check_stereo_rule.py``): part of the rule before :func:`centre_ok`.
     Same sign as :func:`chiral_volumes` at a normal centre, and still well defined where the centre lies in
     the plane of three neighbours (a bicyclo[1.1.0]butane bridgehead has all four neighbours on one side).
 
@@ -159,30 +208,83 @@ def tetrahedron_volumes(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
     return _unit_det(pos[:, spec.neighbors[:, :3], :] - pos[:, spec.neighbors[:, 3], None, :])
 
 
-def centre_ok(spec: StereoSpec, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which centres have the specified configuration, and which the inverted one.
-
-    The centre volume decides where it is clearly non-zero; where the centre lies within
-    :data:`CENTRE_VOLUME_TOL` of the plane of its first three neighbours, the neighbour tetrahedron decides
-    (and must exceed :data:`MIN_CHIRAL_VOLUME`: a flattened centre is neither). This reproduces RDKit's
-    perception from 3D (``AssignStereochemistryFrom3D``) on every DFT, ETKDG and MMFF94 conformer of the 700
-    GEOM-QM9 test molecules with specified stereocentres (4,540 conformers, strained polycycles included;
-    ``scripts/check_stereo_rule.py``), where the centre volume alone with a 0.1 margin disagreed on 92 and the
-    tetrahedron alone on 36.
+def rdkit_volumes(spec: StereoSpec, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two raw chiral volumes of RDKit's perception from 3D (A^3), signed.
 
     Returns:
-        ``(ok [K, C], inverted [K, C])``.
+        ``(first [K, C], second [K, C])``: ``v0 . (v1 x v2)`` and ``-v0 . (v1 x v3)`` with ``v_k`` the vector
+        centre -> k-th neighbour in bond order; ``second`` is NaN at a centre with three neighbours.
     """
-    c = chiral_volumes(spec, pos) * spec.signs
-    t = tetrahedron_volumes(spec, pos) * spec.signs
-    near_plane = np.abs(c) < CENTRE_VOLUME_TOL
-    ok = np.where(near_plane, t >= MIN_CHIRAL_VOLUME, c >= CENTRE_VOLUME_TOL)
-    inverted = np.where(near_plane, t <= -MIN_CHIRAL_VOLUME, c <= -CENTRE_VOLUME_TOL)
+    pos = np.asarray(pos, dtype=np.float64)
+    if pos.ndim == 2:
+        pos = pos[None]
+    if not spec.num_centers:
+        empty = np.zeros((pos.shape[0], 0))
+        return empty, empty
+    v = pos[:, spec.neighbors, :] - pos[:, spec.centers, None, :]  # [K, C, 4, 3]
+    first = np.linalg.det(v[:, :, :3])
+    second = -np.linalg.det(v[:, :, [0, 1, 3]])
+    second = np.where(spec.num_neighbors == 4, second, np.nan)
+    return first, second
+
+
+def min_neighbor_cos(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
+    """Smallest cosine between two neighbour directions of each centre ([K, C]; -1 = two opposite bonds)."""
+    pos = np.asarray(pos, dtype=np.float64)
+    if pos.ndim == 2:
+        pos = pos[None]
+    if not spec.num_centers:
+        return np.zeros((pos.shape[0], 0))
+    v = pos[:, spec.neighbors, :] - pos[:, spec.centers, None, :]  # [K, C, 4, 3]
+    v = v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    cos = np.einsum("kcid,kcjd->kcij", v, v)  # [K, C, 4, 4]
+    real = np.arange(4)[None, :] < spec.num_neighbors[:, None]  # [C, 4]: the 4th of a 3-neighbour centre is itself
+    pair = real[:, :, None] & real[:, None, :] & ~np.eye(4, dtype=bool)[None]
+    return np.where(pair[None], cos, np.inf).min(axis=(-1, -2))
+
+
+def centre_ok(spec: StereoSpec, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which centres RDKit perceives from 3D with the specified configuration, and which with the inverted one.
+
+    RDKit's rule (module docstring), with a margin of :data:`VOLUME_MARGIN` around its volume thresholds: where
+    the first volume is within the margin of :data:`RDKIT_VOLUME_TOL`, RDKit might take either branch, so both
+    must give the answer; a volume within the margin of zero decides nothing. A P / S / heavier centre with two
+    neighbour directions near opposite (cosine below :data:`RDKIT_ANTIPARALLEL_COS` + the margin), which RDKit
+    may call non-tetrahedral, is neither. A flattened centre is neither. The previous rule of this module (a
+    normalised centre volume, the neighbour tetrahedron near the plane) passed P centres that RDKit calls
+    octahedral or trigonal-bipyramidal, and near-planar centres that RDKit's fourth-neighbour branch calls
+    inverted, in conformers sampled from noise.
+
+    Returns:
+        ``(ok [K, C], inverted [K, C])``, never both True.
+    """
+    first, second = rdkit_volumes(spec, pos)
+    tol, eps = RDKIT_VOLUME_TOL, VOLUME_MARGIN
+    first_possible = np.abs(first) >= tol - eps  # RDKit may decide on the first volume
+    second_possible = np.abs(first) <= tol + eps  # ... or hand over to the second
+    out = []
+    for sign in (spec.signs, -spec.signs):
+        f, g = first * sign, second * sign
+        good = (~first_possible | (f > eps)) & (~second_possible | (g > tol + eps))  # NaN second: False
+        out.append(good)
+    ok, inverted = out
+    if spec.nontetrahedral.any():
+        linear = spec.nontetrahedral & (min_neighbor_cos(spec, pos) < RDKIT_ANTIPARALLEL_COS + ANTIPARALLEL_MARGIN)
+        ok, inverted = ok & ~linear, inverted & ~linear
     return ok, inverted
 
 
+def _dihedral_cos(pos: np.ndarray, quads: np.ndarray) -> np.ndarray:
+    a, b, c, d = (pos[:, quads[:, k], :] for k in range(4))  # each [K, Q, 3]
+    b1, b2, b3 = b - a, c - b, d - c
+    n1 = np.cross(b1, b2)
+    n2 = np.cross(b2, b3)
+    denom = np.maximum(np.linalg.norm(n1, axis=-1) * np.linalg.norm(n2, axis=-1), 1e-12)
+    return (n1 * n2).sum(-1) / denom
+
+
 def double_bond_cos(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
-    """Cosine of the dihedral a-b=c-d of each specified double bond.
+    """Cosine of the dihedral a-b=c-d of each specified double bond (its reference atoms).
 
     Args:
         spec: the molecule's :class:`StereoSpec`.
@@ -196,12 +298,32 @@ def double_bond_cos(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
         pos = pos[None]
     if not spec.num_bonds:
         return np.zeros((pos.shape[0], 0))
-    a, b, c, d = (pos[:, spec.bonds[:, k], :] for k in range(4))  # each [K, B, 3]
-    b1, b2, b3 = b - a, c - b, d - c
-    n1 = np.cross(b1, b2)
-    n2 = np.cross(b2, b3)
-    denom = np.maximum(np.linalg.norm(n1, axis=-1) * np.linalg.norm(n2, axis=-1), 1e-12)
-    return (n1 * n2).sum(-1) / denom
+    return _dihedral_cos(pos, spec.bonds)
+
+
+def double_bond_ok(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
+    """Whether every substituent pair across each specified double bond is on its specified side.
+
+    Each pair's dihedral must be within 60 degrees of cis or trans as specified (:data:`MIN_ABS_COS_DIHEDRAL`):
+    whichever substituents RDKit's perception looks at, it sees the specified E/Z (it splits at 90 degrees).
+    Checking the reference atoms alone passed bonds whose sp2 atoms were pyramidalised so far that the other
+    substituent sat on the same side.
+
+    Returns:
+        [K, B] bool.
+    """
+    pos = np.asarray(pos, dtype=np.float64)
+    if pos.ndim == 2:
+        pos = pos[None]
+    k = pos.shape[0]
+    if not spec.num_bonds:
+        return np.zeros((k, 0), dtype=bool)
+    want = np.where(spec.pairs_cis, 1.0, -1.0)
+    pair_ok = _dihedral_cos(pos, spec.pairs) * want >= MIN_ABS_COS_DIHEDRAL  # [K, P]
+    ok = np.ones((k, spec.num_bonds), dtype=bool)
+    for j in range(spec.num_bonds):
+        ok[:, j] = pair_ok[:, spec.pair_bond == j].all(1)
+    return ok
 
 
 @dataclass
@@ -236,9 +358,7 @@ def check_stereo(spec: StereoSpec, pos: np.ndarray) -> StereoCheck:
         pos = pos[None]
     k = pos.shape[0]
     centers_ok, centers_inverted = centre_ok(spec, pos)  # [K, C]
-    cos = double_bond_cos(spec, pos)  # [K, B]
-    want = np.where(spec.cis, 1.0, -1.0)
-    bonds_ok = cos * want >= MIN_ABS_COS_DIHEDRAL
+    bonds_ok = double_bond_ok(spec, pos)  # [K, B]
     finite = np.isfinite(pos).all(axis=(1, 2))
     ok = centers_ok.all(1) & bonds_ok.all(1) & finite
     mirror_fixes = (~ok & finite & (spec.num_centers > 0) & centers_inverted.all(1) & bonds_ok.all(1)

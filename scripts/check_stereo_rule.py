@@ -1,9 +1,10 @@
 """How well does a chirality rule reproduce RDKit's perception from 3D (AssignStereochemistryFrom3D)?
 
 Over the stereo molecules of the GEOM-QM9 test split: their DFT geometries, 3 ETKDG conformers each and the same
-after MMFF94 minimisation. Rules: "old" (centre volume >= 0.1), "new" (neighbour tetrahedron >= 0.1), "hybrid"
-(tetrahedron where |centre volume| < 0.1), "rd" (confgen.stereo.centre_ok: tetrahedron where |centre volume|
-< 0.03). Prints the number of disagreements per rule and set.
+after MMFF94 minimisation. Rules: "old" (normalised centre volume >= 0.1), "new" (neighbour tetrahedron >= 0.1),
+"hybrid" (tetrahedron where |centre volume| < 0.1), "prev" (the rule before RDKit's was re-implemented:
+tetrahedron where |centre volume| < 0.03), "rd" (confgen.stereo.centre_ok: RDKit's rule with margins). Prints
+the number of disagreements per rule and set.
 
     python scripts/check_stereo_rule.py
 """
@@ -28,6 +29,7 @@ def rule(sp, pos, name):
     if name == "new": return bool((t >= 0.1).all())
     if name == "rd": return bool(centre_ok(sp, pos)[0].all())
     if name == "hybrid": return bool(np.where(np.abs(c) < 0.1, t >= 0.1, c >= 0.1).all())
+    if name == "prev": return bool(np.where(np.abs(c) < 0.03, t >= 0.1, c >= 0.03).all())
 
 def rd_ok(m, pos):
     one = Chem.Mol(m); one.RemoveAllConformers()
@@ -36,7 +38,8 @@ def rd_ok(m, pos):
     one.AddConformer(conf); Chem.AssignStereochemistryFrom3D(one)
     return Chem.MolToSmiles(Chem.RemoveHs(one)) == Chem.MolToSmiles(Chem.RemoveHs(m))
 
-dis = {k: {"old": 0, "new": 0, "hybrid": 0, "rd": 0} for k in ("dft", "etkdg", "mmff")}
+RULES = ("old", "new", "hybrid", "prev", "rd")
+dis = {k: {r: 0 for r in RULES} for k in ("dft", "etkdg", "mmff")}
 n = {k: 0 for k in dis}
 for r in recs:
     m = r.mol; sp = stereo_spec(m)
@@ -53,7 +56,7 @@ for r in recs:
         for p in ps:
             n[k] += 1
             truth = rd_ok(m, p)
-            for rn in ("old", "new", "hybrid", "rd"):
+            for rn in RULES:
                 if rule(sp, p, rn) != truth:
                     dis[k][rn] += 1
                     if rn == "rd": print(k, rn, r.smiles, "rdkit", truth, np.round(vols(sp,p,"center"),2), np.round(vols(sp,p,"tet"),2))

@@ -237,6 +237,27 @@ def test_edm_preset_from_pure_noise_counts_calls_and_keeps_stereo():
     assert np.abs(_positions(out) - ref_c).max() < 0.5
 
 
+def test_sampled_phosphorus_centre_rdkit_calls_non_tetrahedral_is_never_written():
+    """train10's phosphonate with a score that pulls every sample to a seesaw P (=O opposite the propyl carbon):
+    RDKit perceives a trigonal bipyramid (no R/S); the old volume check wrote these conformers, now they are
+    resampled and, failing every retry, dropped."""
+    from confgen.benchmark import stereo_errors
+
+    mol, ref = _reference("[NH3+]CCC[P@](=O)(O)CCc1ccccc1")
+    bad = ref.numpy().astype(np.float64)
+    p, o, c = 4, 5, 3  # P, its =O, the propyl carbon (input order)
+    assert [mol.GetAtomWithIdx(i).GetSymbol() for i in (p, o, c)] == ["P", "O", "C"]
+    d = bad[p] - bad[c]
+    bad[o] = bad[p] + np.linalg.norm(bad[o] - bad[p]) * d / np.linalg.norm(d)
+    model = TargetScore([torch.from_numpy(bad).float()])
+    stats, errors = GenerationStats(), []
+    (out,) = generate_conformers([mol], [4], model=model, preset=STUB_PRESET, relax="none", seed=3,
+                                 progress=False, stats=stats, errors=errors)
+    assert out is None or stereo_errors(mol, out)[0] == 0
+    assert stats.stereo_resampled >= 4 and stats.stereo_mirrored == 0
+    assert out is None and "no conformer passed the checks" in str(errors[0])
+
+
 def test_api_unspecified_stereo_gives_one_isomer_and_marks_bounds():
     from confgen.io import PROP_STEREO_POLICY, PROP_WITHIN_BOUNDS
     from confgen.validity import geometry_bounds, within_bounds
