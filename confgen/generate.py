@@ -409,18 +409,14 @@ def _finish(states, nums, bar: Progress, *, relax, workers, stats, errors, sourc
             for conf, flag in zip(mol.GetConformers(), ok):
                 conf.SetIntProp(PROP_WITHIN_BOUNDS, int(flag))
             stats.outside_bounds += int((~ok).sum())
+        failure = None
         if st.too_large:
-            exc = InputError(f"too large for the {st.too_large} memory ({mol.GetNumAtoms()} atoms: one conformer alone "
-                             "does not fit); skipped", source=sources[i], smiles=Chem.MolToSmiles(Chem.RemoveHs(st.mol)))
-            if errors is None:
-                raise exc
-            errors.append(exc)
-            out.append(None)
-            stats.failed_molecules += 1
-            continue
-        if mol.GetNumConformers() == 0 and st.n_keep > 0:
-            exc = InputError(f"no conformer passed the checks after {params['max_retries']} retries",
-                             source=sources[i], smiles=Chem.MolToSmiles(Chem.RemoveHs(st.mol)))
+            failure = (f"too large for the {st.too_large} memory ({mol.GetNumAtoms()} atoms: one conformer alone "
+                       "does not fit); skipped")
+        elif mol.GetNumConformers() == 0 and st.n_keep > 0:
+            failure = f"no conformer passed the checks after {params['max_retries']} retries"
+        if failure is not None:
+            exc = InputError(failure, source=sources[i], smiles=Chem.MolToSmiles(Chem.RemoveHs(st.mol)))
             if errors is None:
                 raise exc
             errors.append(exc)
