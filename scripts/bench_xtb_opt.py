@@ -23,7 +23,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -47,15 +46,10 @@ REPORT_LEVELS = ("crude", "sloppy", "loose", "lax", "normal", "tight", "vtight")
 
 
 def reference_smiles(shared: Path) -> list[str]:
-    with open(shared / "geom_drugs_tora3d7" / "index.csv") as fh:
-        smiles = [row["smiles"] for row in csv.DictReader(fh)]
-    seen = set()
-    for mol in Chem.SDMolSupplier(str(shared / "geom_drugs_train10" / "true_conformers_train_first_10smis.sdf")):
-        smi = mol.GetProp("geom_smiles").replace("_", "/") if mol is not None else None  # GEOM's file-name form
-        if smi is not None and smi not in seen:
-            seen.add(smi)
-            smiles.append(smi)
-    return smiles
+    """The 17 GEOM-Drugs molecules of ../shared/data, loaded as the protocol study loads them."""
+    from study_xtb_protocol import references  # scripts/ is on sys.path when a script there runs
+
+    return [smiles for smiles, _ in references(shared)]
 
 
 def kabsch_rmsd(a: np.ndarray, b: np.ndarray) -> float:
