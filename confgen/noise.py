@@ -7,23 +7,52 @@ Positions live in the translation-free subspace: every graph's coordinates, nois
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 
-def geometric_sigmas(sigma_max: float = 10.0, sigma_min: float = 0.01, num_levels: int = 50) -> torch.Tensor:
-    """Geometric noise schedule, descending (ConfGF / NCSN default: 50 levels from 10 to 0.01 Angstrom).
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """Noise levels from ``sigma_max`` down to ``sigma_min``: the one schedule of training and sampling.
 
-    Returns:
-        [num_levels] float32 tensor, ``sigmas[0] = sigma_max``, ``sigmas[-1] = sigma_min``.
+    Attributes:
+        sigma_max: largest level (Angstrom), positive.
+        sigma_min: smallest level (Angstrom), positive and at most ``sigma_max``.
+        num_levels: number of levels, at least 1.
+        rho: ``None`` for a geometric schedule (ConfGF / NCSN: 50 levels from 10 to 0.01 Angstrom), else EDM's
+            (Karras et al. 2022) ``(sigma_max^(1/rho) + i / (L-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho``.
     """
-    if not (sigma_max > 0 and sigma_min > 0):
-        raise ValueError("sigma_max and sigma_min must be positive")
-    if num_levels < 1:
-        raise ValueError("num_levels must be at least 1")
-    if num_levels == 1:
-        return torch.tensor([float(sigma_max)])
-    return torch.exp(torch.linspace(math.log(sigma_max), math.log(sigma_min), num_levels))
+
+    sigma_max: float
+    sigma_min: float
+    num_levels: int
+    rho: float | None = None
+
+    def __post_init__(self):
+        if not (self.sigma_max > 0 and self.sigma_min > 0):
+            raise ValueError("sigma_max and sigma_min must be positive")
+        if self.sigma_min > self.sigma_max:
+            raise ValueError(f"sigma_min {self.sigma_min} is larger than sigma_max {self.sigma_max}")
+        if isinstance(self.num_levels, bool) or not isinstance(self.num_levels, int) or self.num_levels < 1:
+            raise ValueError("num_levels must be an integer of at least 1")
+        if self.rho is not None and not self.rho > 0:
+            raise ValueError("rho must be positive or None")
+
+    def sigmas(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+        """The levels, descending, computed in ``dtype``.
+
+        Returns:
+            [num_levels] tensor, ``[0] = sigma_max`` and ``[-1] = sigma_min``; one level is ``[sigma_min]`` (a single
+            denoising step at the smallest level).
+        """
+        hi, lo, n = float(self.sigma_max), float(self.sigma_min), self.num_levels
+        if n == 1:
+            return torch.tensor([lo], dtype=dtype)
+        if self.rho is not None:
+            t = torch.linspace(0.0, 1.0, n, dtype=dtype)
+            return (hi ** (1.0 / self.rho) + t * (lo ** (1.0 / self.rho) - hi ** (1.0 / self.rho))) ** self.rho
+        return torch.exp(torch.linspace(math.log(hi), math.log(lo), n, dtype=dtype))
 
 
 def scatter_mean(x: torch.Tensor, index: torch.Tensor, num_groups: int) -> torch.Tensor:

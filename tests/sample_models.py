@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from confgen.noise import NoiseSchedule
+
 REPO = Path(__file__).resolve().parents[1]
 
 #: sampler settings the tiny test model handles (it was trained for seconds)
@@ -62,12 +64,14 @@ class TargetScore(nn.Module):
         super().__init__()
         self.dummy = nn.Parameter(torch.zeros(1))
         self.register_buffer("sigmas", torch.tensor([10.0, 0.01]))
+        self.schedule = NoiseSchedule(sigma_max=10.0, sigma_min=0.01, num_levels=2)
+        self.cutoff = 0.0
         self.targets = [t - t.mean(0) for t in targets]
         self.s0 = s0
         self.explode_calls = explode_calls
         self.calls = 0
 
-    def forward(self, batch, pos, sigma):
+    def forward(self, batch, pos, sigma, pairs=None):
         self.calls += 1
         g = batch.num_graphs
         target = torch.cat([self.targets[i % len(self.targets)] for i in range(g)]).to(pos)  # [N, 3]

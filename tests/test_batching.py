@@ -21,6 +21,7 @@ class MemoryLimited(nn.Module):
         self.limit = limit
         self.cutoff = inner.cutoff
         self.register_buffer("sigmas", inner.sigmas.clone())
+        self.schedule = inner.schedule
         self.ooms = 0
         self.largest = 0
 

@@ -6,18 +6,41 @@ import pytest
 import torch
 
 from confgen.losses import dsm_loss
-from confgen.noise import draw_sigmas, geometric_sigmas, perturb, remove_com, sample_sigmas
+from confgen.noise import NoiseSchedule, draw_sigmas, perturb, remove_com, sample_sigmas
 
 
 def test_default_schedule_is_confgf_geometric():
-    s = geometric_sigmas()
-    assert s.shape == (50,)
+    s = NoiseSchedule(10.0, 0.01, 50).sigmas(torch.float32)
+    assert s.shape == (50,) and s.dtype == torch.float32
     assert s[0].item() == pytest.approx(10.0) and s[-1].item() == pytest.approx(0.01)
     ratios = s[1:] / s[:-1]
     assert torch.allclose(ratios, torch.full_like(ratios, (0.01 / 10.0) ** (1 / 49)), rtol=1e-5)
     assert (s[1:] < s[:-1]).all()
+    # computed in the requested dtype: float32 gives the models' stored levels bit for bit, float64 the samplers'
+    assert torch.equal(s, torch.exp(torch.linspace(math.log(10.0), math.log(0.01), 50)))
+    s64 = NoiseSchedule(10.0, 0.01, 50).sigmas()
+    assert s64.dtype == torch.float64
+    assert torch.equal(s64, torch.exp(torch.linspace(math.log(10.0), math.log(0.01), 50, dtype=torch.float64)))
+    for bad in ((1.0, 0.0, 10), (0.0, 1.0, 10), (1.0, 2.0, 10), (1.0, 0.1, 0), (1.0, 0.1, 2.0), (1.0, 0.1, True)):
+        with pytest.raises(ValueError):
+            NoiseSchedule(*bad)
     with pytest.raises(ValueError):
-        geometric_sigmas(1.0, 0.0, 10)
+        NoiseSchedule(1.0, 0.1, 3, rho=0.0)
+    with pytest.raises(AttributeError):  # frozen
+        NoiseSchedule(1.0, 0.1, 3).num_levels = 4
+
+
+def test_schedule_edge_cases_and_karras():
+    # one level: a single step at the smallest level
+    assert NoiseSchedule(10.0, 0.01, 1).sigmas().tolist() == [0.01]
+    assert NoiseSchedule(10.0, 0.01, 1, rho=7.0).sigmas().tolist() == [0.01]
+    k = NoiseSchedule(80.0, 0.002, 18, rho=7.0).sigmas()
+    i = torch.arange(18, dtype=torch.float64)
+    expect = (80.0 ** (1 / 7) + i / 17 * (0.002 ** (1 / 7) - 80.0 ** (1 / 7))) ** 7
+    torch.testing.assert_close(k, expect, rtol=1e-14, atol=0)
+    assert k[0].item() == pytest.approx(80.0) and k[-1].item() == pytest.approx(0.002)
+    assert (k[1:] < k[:-1]).all()
+    torch.testing.assert_close(NoiseSchedule(3.0, 3.0, 4).sigmas(), torch.full((4,), 3.0, dtype=torch.float64))
 
 
 def test_remove_com_per_graph():
@@ -59,14 +82,14 @@ def test_dsm_loss_is_zero_for_the_true_score_and_matches_definition():
 
 
 def test_sample_sigmas_covers_the_schedule():
-    s = geometric_sigmas(10, 0.01, 5)
+    s = NoiseSchedule(10, 0.01, 5).sigmas(torch.float32)
     draws = sample_sigmas(s, 2000, generator=torch.Generator().manual_seed(0))
     assert set(draws.tolist()) == set(s.tolist())
     assert math.isclose(float((draws == s[0]).float().mean()), 0.2, abs_tol=0.05)
 
 
 def test_draw_sigmas_continuous_distributions():
-    s = geometric_sigmas(10, 0.01, 50)
+    s = NoiseSchedule(10, 0.01, 50).sigmas(torch.float32)
     g = torch.Generator().manual_seed(0)
     levels = draw_sigmas(500, distribution="levels", sigmas=s, generator=torch.Generator().manual_seed(1))
     assert torch.equal(levels, sample_sigmas(s, 500, generator=torch.Generator().manual_seed(1)))  # old runs
@@ -106,7 +129,8 @@ def test_edm_weighting_definition_and_gaussian_minimiser():
     n_at, n_g, s0 = 8, 4000, 1.5
     b = torch.arange(n_g).repeat_interleave(n_at)
     data = remove_com(s0 * torch.randn(n_g * n_at, 3, generator=g, dtype=torch.float64), b, n_g)
-    sig_g = draw_sigmas(n_g, distribution="lognormal", sigmas=geometric_sigmas(10, 0.01, 50), p_mean=0.0,
+    sig_g = draw_sigmas(n_g, distribution="lognormal", sigmas=NoiseSchedule(10, 0.01, 50).sigmas(torch.float32),
+                        p_mean=0.0,
                         p_std=1.2, generator=g).double()
     xn, e = perturb(data, sig_g[b], b, n_g, generator=g)
     losses = {a: dsm_loss(-xn / (a + sig_g[b, None] ** 2), e, sig_g[b], b, n_g, weighting="edm",

@@ -28,7 +28,7 @@ from confgen.data.graph import GraphBatch, collate, merge_radius_edges, radius_g
 from confgen.models.clofnet import ClofNet
 from confgen.models.egnn import EGNN
 from confgen.models.layers import SigmaEmbedding, mlp
-from confgen.noise import geometric_sigmas, remove_com
+from confgen.noise import NoiseSchedule, remove_com
 
 #: output parameterisations of :class:`ScoreModel`
 PRECONDITIONINGS = ("eps", "edm")
@@ -54,7 +54,7 @@ class ScoreModel(nn.Module):
         sigma_embed_dim: Fourier features of log(sigma).
         sigma_max: largest training noise level.
         sigma_min: smallest training noise level.
-        num_levels: number of levels of the geometric schedule (``self.sigmas``, descending).
+        num_levels: number of levels of the geometric training schedule (:attr:`schedule`).
         atom_dim: atom feature width (featuriser's).
         edge_dim: edge feature width (featuriser's).
         precond: ``"eps"`` or ``"edm"`` (module docstring).
@@ -76,7 +76,9 @@ class ScoreModel(nn.Module):
         self.precond = precond
         self.sigma_data = float(sigma_data)
         self.cutoff = float(cutoff)
-        self.register_buffer("sigmas", geometric_sigmas(sigma_max, sigma_min, num_levels))
+        # the schedule's levels (float32, descending) are stored in checkpoints as the buffer ``sigmas``; the EMA of
+        # older confgen averaged it too, so a loaded buffer may differ from the config's levels in the last bits
+        self.register_buffer("sigmas", NoiseSchedule(sigma_max, sigma_min, num_levels).sigmas(torch.float32))
         self.sigma_embed = SigmaEmbedding(sigma_embed_dim, hidden_dim)
         self.node_in = mlp([atom_dim + hidden_dim, hidden_dim, hidden_dim])
         self.edge_in = nn.Linear(edge_dim, hidden_dim)
@@ -84,6 +86,13 @@ class ScoreModel(nn.Module):
         self.edge_out = nn.Linear(hidden_dim, hidden_dim)
         self.backbone = BACKBONES[backbone](hidden_dim=hidden_dim, edge_dim=hidden_dim, num_layers=num_layers,
                                             num_rbf=num_rbf)
+
+    @property
+    def schedule(self) -> NoiseSchedule:
+        """The training noise range as stored with the weights: the ``sigmas`` buffer's extremes (float32 values) and
+        length, which is what samplers have always taken as the model's range."""
+        return NoiseSchedule(sigma_max=float(self.sigmas.max()), sigma_min=float(self.sigmas.min()),
+                             num_levels=int(self.sigmas.numel()))
 
     def forward(self, batch: GraphBatch, pos: torch.Tensor, sigma: torch.Tensor,
                 pairs: torch.Tensor | None = None) -> torch.Tensor:
