@@ -12,14 +12,9 @@ from rdkit import Chem
 from rdkit.Chem import AllChem, rdMolAlign
 
 from confgen.errors import InputError
-from confgen.evaluation import (
-    aggregate,
-    atom_mappings,
-    cov_mat,
-    heavy_atom_copy,
-    rmsd_matrix,
-    rmsd_matrix_from_positions,
-)
+from confgen.chem.conformers import heavy_atom_copy
+from confgen.chem.rmsd import atom_mappings, rmsd_matrix, rmsd_matrix_from_positions
+from confgen.evaluation import aggregate, cov_mat
 
 
 def _sdf_ensemble(path: Path) -> Chem.Mol:
