@@ -38,12 +38,15 @@ from typing import Sequence
 import numpy as np
 from rdkit import Chem
 
+from confgen.chem import embed as etkdg
+from confgen.chem.conformers import with_positions
+from confgen.chem.forcefield import minimise
+from confgen.chem.rmsd import DEFAULT_MAX_MATCHES
 from confgen.errors import ConfgenError
 from confgen.evaluation import (
     DEFAULT_DELTAS,
-    DEFAULT_MAX_MATCHES,
-    _index_listed_files,
     evaluate_ensembles,
+    index_listed_files,
     load_ensembles,
 )
 
@@ -79,26 +82,14 @@ def generate_rdkit(mol: Chem.Mol, num_confs: int, *, seed: int, mmff: bool) -> C
     Returns:
         A copy of ``mol`` carrying the embedded conformers (possibly fewer than asked when embedding fails).
     """
-    from rdkit.Chem import AllChem
+    def seed_of(block: int, random_coords: bool) -> int:  # hard cases: the missing ones from random coordinates
+        return int(seed) + 7919 if random_coords else int(seed)
 
-    out = Chem.Mol(mol)
-    out.RemoveAllConformers()
-    params = AllChem.ETKDGv3()
-    params.randomSeed = int(seed)
-    params.numThreads = 1
-    cids = list(AllChem.EmbedMultipleConfs(out, int(num_confs), params))
-    if len(cids) < num_confs:  # hard cases: retry the missing ones from random coordinates
-        params.useRandomCoords = True
-        params.randomSeed = int(seed) + 7919
-        extra = Chem.Mol(out)
-        extra.RemoveAllConformers()
-        for cid in AllChem.EmbedMultipleConfs(extra, int(num_confs) - len(cids), params):
-            out.AddConformer(Chem.Conformer(extra.GetConformer(cid)), assignId=True)
+    out = with_positions(mol, etkdg.embed(mol, int(num_confs), seed_of))
     if mmff and out.GetNumConformers():
         # MMFF setup re-perceives aromaticity on the Mol it is given: minimise a copy, keep the input's graph
         work = Chem.Mol(out)
-        if AllChem.MMFFHasAllMoleculeParams(work):
-            AllChem.MMFFOptimizeMoleculeConfs(work, numThreads=1, maxIters=MMFF_MAX_ITERS, mmffVariant="MMFF94")
+        if minimise(work, max_iters=MMFF_MAX_ITERS, uff_fallback=False) is not None:
             for src, dst in zip(work.GetConformers(), out.GetConformers()):
                 dst.SetPositions(src.GetPositions())
     return out
@@ -407,7 +398,7 @@ def run_benchmark(
         raise ConfgenError("--seed must be non-zero (RDKit 2026.09 returns identical conformers for seed 0)")
     methods = list(dict.fromkeys(methods))  # each method once, in the order given
     parsed = {m: _parse_method(m, preset) for m in methods}
-    qm9 = _index_listed_files(references, "reference") is None and detect_format(references) == "qm9_csv"
+    qm9 = index_listed_files(references, "reference") is None and detect_format(references) == "qm9_csv"
     deltas = [float(d) for d in (deltas if deltas is not None else ([QM9_DELTA] if qm9 else DEFAULT_DELTAS))]
 
     records, ref_failed, reader_stats = load_ensembles(references, split_csv=split_csv, side="reference")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from confgen.chem.files import atomic_write
 from confgen.errors import ConfgenError
 
 CHECKPOINT_FORMAT = "confgen-checkpoint-v1"
@@ -26,15 +27,7 @@ DEFAULT_CHECKPOINT = "default.pt"
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:
     """Write ``payload`` to ``path`` atomically (temp file in the same directory, then ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        torch.save({"format": CHECKPOINT_FORMAT, **payload}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, lambda fh: torch.save({"format": CHECKPOINT_FORMAT, **payload}, fh), binary=True)
 
 
 def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from confgen.chem.files import atomic_write
 from confgen.errors import ConfgenError
 
 
@@ -279,8 +280,4 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
 
 def dump_config(cfg: Config, path: str | os.PathLike) -> None:
     """Write ``cfg`` as YAML to ``path`` atomically (absolute ``data.path``)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False))

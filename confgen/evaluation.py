@@ -1,21 +1,4 @@
-"""Symmetry-aware heavy-atom RMSD matrices and COV/MAT metrics.
-
-RMSD semantics are those of RDKit's ``rdMolAlign.GetBestRMS`` applied to heavy-atom copies of the two
-molecules (the convention of ConfGF, GeoMol, torsional diffusion):
-
-* every hydrogen is removed (:func:`heavy_atom_copy`);
-* the candidate atom mappings are all substructure matches of the probe (generated) molecule onto the
-  reference, ``uniquify=False``, chirality ignored, with conjugated terminal groups (carboxylate,
-  nitro, amidine ... ``[O,N;D1]`` pairs) symmetrised exactly as RDKit's
-  ``MolAlign::details::symmetrizeTerminalAtoms`` does (charge ignored, single/double bond treated alike);
-* for each mapping the two conformers are optimally superimposed with a proper rotation (no reflection)
-  and the smallest RMSD over mappings is kept.
-
-Instead of one SVD per (mapping, reference, generated) triple, the 3x3 correlation matrices of all
-pairs come from one matrix product per chunk, and the optimal rotation's residual comes from the
-largest eigenvalue of Horn's 4x4 quaternion key matrix, found by Newton's method on its characteristic
-polynomial (closed-form coefficients, as in Theobald's QCP). Everything is elementwise numpy on chunks
-of at most ``chunk_size`` (mapping, reference, generated) triples, so memory stays bounded.
+"""COV/MAT of generated conformer ensembles against reference ensembles (RMSD: :mod:`confgen.chem.rmsd`).
 
 COV/MAT (per molecule, then mean and median over molecules), with L references and K generated
 conformers and the L x K RMSD matrix D:
@@ -34,308 +17,26 @@ from typing import Iterable, Sequence
 import numpy as np
 from rdkit import Chem
 
+from confgen.chem.conformers import heavy_atom_copy, heavy_atom_indices, heavy_positions
+from confgen.chem.files import atomic_write
+from confgen.chem.rmsd import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_MATCHES, atom_mappings, rmsd_matrix_from_positions
+from confgen.chem.smiles import canonical_smiles
 from confgen.errors import ConfgenError, InputError
-from confgen.io import atomic_write
 
 DEFAULT_DELTAS: tuple[float, ...] = (0.5, 0.75, 1.25)
 
-#: RDKit's default ``maxMatches`` of GetBestRMS is 1e6; evaluating that many mappings for every pair of
-#: conformers is hopeless, so by default a molecule with more mappings is reported as failed.
-DEFAULT_MAX_MATCHES = 20_000
-
-#: default number of (mapping, reference, generated) triples handled at once: about 30 MB of temporaries,
-#: as fast as larger chunks (scripts/bench_evaluate.py)
-DEFAULT_CHUNK_SIZE = 1 << 16
-
-_TERMINAL_SMARTS = "[O,N;D1;$([O,N;D1]-[*]=[O,N;D1]),$([O,N;D1]=[*]-[O,N;D1])]~[*]"
-_SINGLE_OR_DOUBLE_SMARTS = "*-,=*"
 
 __all__ = [
     "DEFAULT_DELTAS",
     "DEFAULT_MAX_MATCHES",
-    "heavy_atom_copy",
-    "atom_mappings",
-    "heavy_positions",
-    "rmsd_matrix",
-    "rmsd_matrix_from_positions",
     "cov_mat",
     "aggregate",
     "evaluate_ensembles",
     "load_ensembles",
     "coverage_curve",
     "format_table",
-    "write_json",
     "plot_coverage",
 ]
-
-
-# --------------------------------------------------------------------------------------------- graphs
-def heavy_atom_copy(mol: Chem.Mol) -> tuple[Chem.Mol, list[int]]:
-    """Remove every hydrogen (also isotopic or stereo-defining ones); keep conformers and atom order.
-
-    Args:
-        mol: an RDKit Mol, with or without explicit hydrogens.
-
-    Returns:
-        ``(heavy, index)``: the heavy-atom Mol and, for each of its atoms, the index of that atom in ``mol``.
-    """
-    index = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() != 1]
-    heavy = Chem.RemoveAllHs(mol, sanitize=False)
-    if heavy.GetNumAtoms() != len(index):  # pragma: no cover - RemoveAllHs keeps every non-H atom
-        raise InputError("could not strip hydrogens", smiles=_safe_smiles(mol))
-    heavy.UpdatePropertyCache(strict=False)
-    Chem.FastFindRings(heavy)
-    return heavy, index
-
-
-def _symmetrized_probe(heavy: Chem.Mol) -> Chem.Mol:
-    """Copy of ``heavy`` where conjugated terminal O/N groups match either way (RDKit semantics)."""
-    pattern = Chem.MolFromSmarts(_TERMINAL_SMARTS)
-    matches = heavy.GetSubstructMatches(pattern)  # RDKit defaults: uniquify, maxMatches=1000
-    if not matches:
-        return heavy
-    query_bond = Chem.MolFromSmarts(_SINGLE_OR_DOUBLE_SMARTS).GetBondWithIdx(0)
-    rw = Chem.RWMol(heavy)
-    for terminal, neighbour in matches:
-        rw.GetAtomWithIdx(terminal).SetFormalCharge(0)
-        bond = rw.GetBondBetweenAtoms(terminal, neighbour)
-        rw.ReplaceBond(bond.GetIdx(), query_bond)
-    return rw.GetMol()
-
-
-def atom_mappings(
-    ref_heavy: Chem.Mol,
-    gen_heavy: Chem.Mol,
-    *,
-    max_matches: int = DEFAULT_MAX_MATCHES,
-    symmetrize_conjugated_terminal_groups: bool = True,
-) -> np.ndarray:
-    """All atom mappings of the generated (probe) heavy-atom graph onto the reference one.
-
-    Args:
-        ref_heavy: reference heavy-atom Mol (see :func:`heavy_atom_copy`).
-        gen_heavy: generated heavy-atom Mol; may number its atoms differently from ``ref_heavy``.
-        max_matches: refuse (``InputError``) molecules with more mappings than this.
-        symmetrize_conjugated_terminal_groups: as RDKit's GetBestRMS argument of the same name.
-
-    Returns:
-        ``maps: [M, N]`` int64; ``maps[m, k]`` is the reference atom mapped to generated atom ``k``.
-
-    Raises:
-        InputError: heavy-atom counts differ, the graphs do not match, or there are too many mappings.
-    """
-    n_ref, n_gen = ref_heavy.GetNumAtoms(), gen_heavy.GetNumAtoms()
-    if n_ref != n_gen:
-        raise InputError(
-            f"heavy-atom count differs: reference {n_ref}, generated {n_gen}", smiles=_safe_smiles(ref_heavy)
-        )
-    probe = _symmetrized_probe(gen_heavy) if symmetrize_conjugated_terminal_groups else gen_heavy
-    matches = ref_heavy.GetSubstructMatches(
-        probe,
-        uniquify=False,
-        useChirality=False,
-        useQueryQueryMatches=False,
-        maxMatches=max_matches + 1,
-    )
-    if not matches:
-        raise InputError(
-            "generated and reference molecular graphs do not match", smiles=_safe_smiles(ref_heavy)
-        )
-    if len(matches) > max_matches:
-        raise InputError(
-            f"more than {max_matches} symmetry mappings of the heavy-atom graph (raise max_matches / "
-            "--max-automorphisms to evaluate it; cost grows linearly with the number of mappings)",
-            smiles=_safe_smiles(ref_heavy),
-        )
-    return np.asarray(matches, dtype=np.int64).reshape(len(matches), n_gen)
-
-
-def heavy_positions(mol: Chem.Mol, index: Sequence[int] | None = None) -> np.ndarray:
-    """Coordinates of all conformers, restricted to ``index`` atoms.
-
-    Returns:
-        ``pos: [C, N, 3]`` float64 (C conformers in the Mol's conformer order).
-    """
-    confs = list(mol.GetConformers())
-    n = mol.GetNumAtoms() if index is None else len(index)
-    out = np.empty((len(confs), n, 3), dtype=np.float64)
-    for c, conf in enumerate(confs):
-        pos = conf.GetPositions()
-        out[c] = pos if index is None else pos[np.asarray(index, dtype=np.int64)]
-    return out
-
-
-# ---------------------------------------------------------------------------------------------- RMSD
-def _det4_symmetric(k: list[list[np.ndarray]]) -> np.ndarray:
-    """Determinant of a batch of 4x4 matrices given entry-wise (Laplace expansion by 2x2 minors)."""
-    s0 = k[0][0] * k[1][1] - k[1][0] * k[0][1]
-    s1 = k[0][0] * k[1][2] - k[1][0] * k[0][2]
-    s2 = k[0][0] * k[1][3] - k[1][0] * k[0][3]
-    s3 = k[0][1] * k[1][2] - k[1][1] * k[0][2]
-    s4 = k[0][1] * k[1][3] - k[1][1] * k[0][3]
-    s5 = k[0][2] * k[1][3] - k[1][2] * k[0][3]
-    c5 = k[2][2] * k[3][3] - k[3][2] * k[2][3]
-    c4 = k[2][1] * k[3][3] - k[3][1] * k[2][3]
-    c3 = k[2][1] * k[3][2] - k[3][1] * k[2][2]
-    c2 = k[2][0] * k[3][3] - k[3][0] * k[2][3]
-    c1 = k[2][0] * k[3][2] - k[3][0] * k[2][2]
-    c0 = k[2][0] * k[3][1] - k[3][0] * k[2][1]
-    return s0 * c5 - s1 * c4 + s2 * c3 + s3 * c2 - s4 * c1 + s5 * c0
-
-
-def _min_ssd(corr: np.ndarray, e0: np.ndarray, max_iter: int = 100) -> np.ndarray:
-    """Smallest sum of squared deviations over proper rotations, from correlation matrices.
-
-    Args:
-        corr: ``[..., 3, 3]`` correlation matrices ``sum_n a_n b_n^T`` of centred point sets.
-        e0: ``[...]`` half the summed squared norms of the two point sets, ``(|A|^2 + |B|^2) / 2``.
-
-    Returns:
-        ``[...]`` ``min_R sum_n |a_n - R b_n|^2`` (>= 0), i.e. ``2 * (e0 - lambda_max)`` where
-        ``lambda_max`` is the largest eigenvalue of Horn's quaternion key matrix.
-    """
-    shape = e0.shape
-    corr = corr.reshape(-1, 3, 3)  # [B, 3, 3]
-    e0 = e0.reshape(-1)  # [B]
-    sxx, sxy, sxz = corr[..., 0, 0], corr[..., 0, 1], corr[..., 0, 2]
-    syx, syy, syz = corr[..., 1, 0], corr[..., 1, 1], corr[..., 1, 2]
-    szx, szy, szz = corr[..., 2, 0], corr[..., 2, 1], corr[..., 2, 2]
-    # Horn's key matrix (symmetric, traceless); lambda_max = max_R trace(R^T corr)
-    k01, k02, k03 = syz - szy, szx - sxz, sxy - syx
-    k12, k13, k23 = sxy + syx, szx + sxz, syz + szy
-    key = [
-        [sxx + syy + szz, k01, k02, k03],
-        [k01, sxx - syy - szz, k12, k13],
-        [k02, k12, -sxx + syy - szz, k23],
-        [k03, k13, k23, -sxx - syy + szz],
-    ]
-    # characteristic polynomial det(lambda I - K) = l^4 + c2 l^2 + c1 l + c0
-    c2 = -2.0 * np.einsum("...ij,...ij->...", corr, corr)
-    det3 = (
-        sxx * (syy * szz - syz * szy) - sxy * (syx * szz - syz * szx) + sxz * (syx * szy - syy * szx)
-    )
-    c1 = -8.0 * det3
-    c0 = _det4_symmetric(key)
-    lam = e0.copy()  # an upper bound on lambda_max: Newton descends monotonically onto it
-    tol = 1e-14 * np.maximum(np.abs(e0), 1e-300)
-    active = np.ones(lam.shape, dtype=bool)
-    for _ in range(max_iter):
-        l = lam[active]
-        l2 = l * l
-        b = (l2 + c2[active]) * l
-        a = b + c1[active]
-        poly = a * l + c0[active]
-        dpoly = 2.0 * l2 * l + b + a  # 4 l^3 + 2 c2 l + c1
-        with np.errstate(divide="ignore", invalid="ignore"):
-            step = np.where(dpoly != 0.0, poly / dpoly, 0.0)
-        lam[active] = l - step
-        still = np.abs(step) > tol[active]
-        if not still.any():
-            break
-        idx = np.flatnonzero(active)
-        active[idx[~still]] = False
-    return np.maximum(2.0 * (e0 - lam), 0.0).reshape(shape)
-
-
-def rmsd_matrix_from_positions(
-    ref_pos: np.ndarray,
-    gen_pos: np.ndarray,
-    maps: np.ndarray | None = None,
-    *,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> np.ndarray:
-    """Best-over-mappings RMSD after optimal proper superposition, for all pairs of conformers.
-
-    Args:
-        ref_pos: ``[L, N, 3]`` reference coordinates.
-        gen_pos: ``[K, N, 3]`` generated coordinates.
-        maps: ``[M, N]`` atom mappings (``maps[m, k]`` = reference atom of generated atom ``k``); ``None``
-            means the identity.
-        chunk_size: at most this many (mapping, reference, generated) triples are processed at once.
-
-    Returns:
-        ``rmsd: [L, K]`` float64.
-    """
-    ref_pos = np.asarray(ref_pos, dtype=np.float64)
-    gen_pos = np.asarray(gen_pos, dtype=np.float64)
-    n_ref, n_atoms = ref_pos.shape[0], ref_pos.shape[1]
-    n_gen = gen_pos.shape[0]
-    if gen_pos.shape[1] != n_atoms:
-        raise ValueError(f"atom counts differ: {n_atoms} vs {gen_pos.shape[1]}")
-    if maps is None:
-        maps = np.arange(n_atoms, dtype=np.int64)[None]
-    maps = np.asarray(maps, dtype=np.int64)
-    out = np.full((n_ref, n_gen), np.inf)
-    if n_ref == 0 or n_gen == 0:
-        return out.reshape(n_ref, n_gen)
-    ref_c = ref_pos - ref_pos.mean(axis=1, keepdims=True)  # [L, N, 3]
-    gen_c = gen_pos - gen_pos.mean(axis=1, keepdims=True)  # [K, N, 3]
-    ref_sq = np.einsum("lna,lna->l", ref_c, ref_c)  # [L]
-    gen_sq = np.einsum("kna,kna->k", gen_c, gen_c)  # [K]
-    gen_flat = gen_c.transpose(1, 0, 2).reshape(n_atoms, n_gen * 3)  # [N, K*3]
-    n_maps = maps.shape[0]
-    # split generated conformers only when one reference row alone exceeds the chunk
-    gen_block = max(1, min(n_gen, chunk_size))
-    for g0 in range(0, n_gen, gen_block):
-        g1 = min(n_gen, g0 + gen_block)
-        kg = g1 - g0
-        gen_part = gen_flat[:, g0 * 3 : g1 * 3]  # [N, kg*3]
-        rows = max(1, chunk_size // kg)  # (mapping, reference) rows per chunk
-        total = n_ref * n_maps
-        for r0 in range(0, total, rows):
-            r1 = min(total, r0 + rows)
-            # rows ordered (reference, mapping) so that the rows of one reference are contiguous
-            l_idx, m_idx = np.divmod(np.arange(r0, r1), n_maps)
-            # permuted reference coordinates: ref atom maps[m, k] paired with generated atom k
-            perm = ref_c[l_idx[:, None], maps[m_idx]]  # [R, N, 3]
-            corr = perm.transpose(0, 2, 1).reshape(-1, n_atoms) @ gen_part  # [R*3, kg*3]
-            corr = corr.reshape(r1 - r0, 3, kg, 3).transpose(0, 2, 1, 3)  # [R, kg, 3, 3]
-            e0 = 0.5 * (ref_sq[l_idx][:, None] + gen_sq[None, g0:g1])  # [R, kg]
-            msd = _min_ssd(corr, e0) / n_atoms  # [R, kg]
-            starts = np.flatnonzero(np.r_[True, l_idx[1:] != l_idx[:-1]])
-            best = np.minimum.reduceat(msd, starts, axis=0)  # [unique refs, kg]
-            refs = l_idx[starts]
-            out[refs, g0:g1] = np.minimum(out[refs, g0:g1], np.sqrt(best))
-    return out
-
-
-def rmsd_matrix(
-    ref_mol: Chem.Mol,
-    gen_mol: Chem.Mol,
-    *,
-    max_matches: int = DEFAULT_MAX_MATCHES,
-    symmetrize_conjugated_terminal_groups: bool = True,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> np.ndarray:
-    """Heavy-atom, symmetry-aware RMSD between every reference and every generated conformer.
-
-    Equal (to ~1e-9) to ``rdMolAlign.GetBestRMS(gen_heavy, ref_heavy, j, i)`` on heavy-atom copies.
-    The two Mols may number their atoms differently; they must have the same heavy-atom graph.
-
-    Args:
-        ref_mol: reference molecule with L conformers.
-        gen_mol: generated molecule with K conformers.
-        max_matches: the most graph mappings accepted (see :func:`atom_mappings`).
-        symmetrize_conjugated_terminal_groups: RDKit's GetBestRMS option of the same name (default on).
-        chunk_size: bound on the (mapping, reference, generated) triples held in memory at once.
-
-    Returns:
-        ``rmsd: [L, K]`` float64 in Angstrom.
-
-    Raises:
-        InputError: the graphs do not match or have too many symmetry mappings.
-    """
-    ref_heavy, ref_idx = heavy_atom_copy(ref_mol)
-    gen_heavy, gen_idx = heavy_atom_copy(gen_mol)
-    maps = atom_mappings(
-        ref_heavy,
-        gen_heavy,
-        max_matches=max_matches,
-        symmetrize_conjugated_terminal_groups=symmetrize_conjugated_terminal_groups,
-    )
-    return rmsd_matrix_from_positions(
-        heavy_positions(ref_mol, ref_idx), heavy_positions(gen_mol, gen_idx), maps, chunk_size=chunk_size
-    )
 
 
 # ------------------------------------------------------------------------------------------ COV / MAT
@@ -443,8 +144,6 @@ def _as_entry(item, fallback: str) -> _Entry:
             mol=mol,
         )
     if mol is not None:
-        from confgen.data.readers import canonical_smiles
-
         try:
             entry.iso = canonical_smiles(mol, stereo=True)
             entry.flat = canonical_smiles(mol, stereo=False)
@@ -459,18 +158,14 @@ def _failure(entry: _Entry, side: str, reason: str) -> dict:
     return {"side": side, "name": entry.name, "source": entry.source, "smiles": entry.smiles, "reason": reason}
 
 
-def _heavy_index(mol: Chem.Mol) -> list[int]:
-    return [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() != 1]
-
-
 def _make_task(ref_mol: Chem.Mol, gen_mols: list[Chem.Mol], deltas, max_matches: int, chunk_size: int) -> tuple:
     """Pack one reference and its generated ensembles for a worker.
 
     Coordinates travel as float64 arrays: RDKit pickles conformers in single precision, which would move
     atoms by ~1e-7 A and change RMSDs in the 8th digit between ``workers=1`` and ``workers>1``.
     """
-    ref = (ref_mol, heavy_positions(ref_mol, _heavy_index(ref_mol)))
-    gens = [(g, heavy_positions(g, _heavy_index(g))) for g in gen_mols]
+    ref = (ref_mol, heavy_positions(ref_mol, heavy_atom_indices(ref_mol)))
+    gens = [(g, heavy_positions(g, heavy_atom_indices(g))) for g in gen_mols]
     return ref, gens, deltas, max_matches, chunk_size
 
 
@@ -509,8 +204,6 @@ def _match(references: list[_Entry], generated: list[_Entry]) -> tuple[dict[int,
         ``(assigned, failures, stereo_free)``: reference index -> generated indices, failure records for the
         generated side, and reference index -> True when some generated ensemble matched it only stereo-free.
     """
-    from confgen.data.readers import canonical_smiles
-
     by_iso: dict[str, list[int]] = {}
     by_flat: dict[str, list[int]] = {}
     for i, ref in enumerate(references):
@@ -683,7 +376,7 @@ def _run_tasks(tasks: list[tuple], *, workers: int, progress: bool) -> list[dict
         bar.close()
 
 
-def _index_listed_files(path, side: str) -> list | None:
+def index_listed_files(path, side: str) -> list | None:
     """SDF files listed by an ``index.csv`` directory (the layout of ../shared/data/geom_drugs_tora3d7).
 
     A directory holding ``index.csv`` with columns ``dir`` and ``true_file`` (references) / ``pred_file``
@@ -746,7 +439,7 @@ def load_ensembles(
     errors: list = []
     stats: dict = {}
     kwargs = {"split_csv": split_csv, "max_confs": max_confs, "errors": errors, "stats": stats, "stereo": "keep"}
-    listed = _index_listed_files(path, side)
+    listed = index_listed_files(path, side)
     records = []
     for source in listed if listed is not None else [path]:
         for rec in iter_molecules(source, **kwargs):
@@ -855,31 +548,3 @@ def format_table(result: dict, title: str = "") -> str:
         lines.append(f"{r['delta']:>6.2f}  " + "  ".join(cells))
     lines.append("(mean / median over molecules)")
     return "\n".join(lines)
-
-
-def write_json(obj, path) -> None:
-    """Write JSON atomically (temp file in the same directory, then ``os.replace``); NaN/inf become null."""
-    import json
-
-    text = json.dumps(_json_clean(obj), indent=1)
-    atomic_write(path, lambda fh: fh.write(text + "\n"), binary=False)
-
-
-def _json_clean(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
-def _safe_smiles(mol: Chem.Mol) -> str | None:
-    try:
-        return Chem.MolToSmiles(mol)
-    except Exception:  # noqa: BLE001 - only used to name a molecule in an error message
-        return None

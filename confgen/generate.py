@@ -5,7 +5,7 @@ runs a sampler of :mod:`confgen.sampling` on the model's score, and post-process
 
 1. blow-up (non-finite or flown-apart coordinates, or a bond stretched beyond 1.6 x or squeezed below
    0.5 x the sum of covalent radii): the conformer is sampled again with a smaller step size;
-2. stereo (:mod:`confgen.stereo`): a conformer whose specified centres are all inverted is mirrored; any other
+2. stereo (:mod:`confgen.chem.stereo`): a conformer whose specified centres are all inverted is mirrored; any other
    stereo error is resampled; a conformer is never returned with the wrong specified stereo;
 3. physical validity: heavy-atom bond lengths, bond angles and clashes within the limits of PoseBusters' "mol"
    checks (:func:`confgen.validity.geometry_bounds`, the same numbers as PoseBusters, at numpy speed); a
@@ -58,9 +58,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from rdkit import Chem
-from rdkit.Chem import rdDistGeom, rdForceFieldHelpers
 
 from confgen.batching import BatchPacker, is_out_of_memory, sample_cost
+from confgen.chem import embed as etkdg
+from confgen.chem.conformers import with_conformers
+from confgen.chem.forcefield import has_mmff_params, minimise, mmff_energies
+from confgen.chem.selection import most_diverse
+from confgen.chem.stereo import StereoSpec, check_stereo, repair_stereo, stereo_spec
 from confgen.data.features import featurize_mol
 from confgen.data.graph import all_pairs, collate
 from confgen.errors import ConfgenError, InputError
@@ -70,7 +74,6 @@ from confgen.io import (
     PROP_WITHIN_BOUNDS,
     mol_from_smiles,
     resolve_stereo,
-    with_conformers,
 )
 from confgen.noise import remove_com
 from confgen.options import DEFAULT_BATCH_SIZE, DEFAULT_STEREO, RELAX_CHOICES
@@ -86,7 +89,6 @@ from confgen.sampling import (
     seed_for,
     sigma_schedule,
 )
-from confgen.stereo import StereoSpec, check_stereo, repair_stereo, stereo_spec
 from confgen.validity import GeometryBounds, geometry_bounds, separate_fragments, within_bounds
 
 __all__ = ["SAMPLER_PRESETS", "DEFAULT_BATCH_SIZE", "GenerationStats", "generate_conformers", "generate"]
@@ -229,25 +231,11 @@ def _geometry_ok(state: _MolState, pos: np.ndarray) -> bool:
 def _etkdg(mol: Chem.Mol, n: int, seed: int, workers: int, progress: Progress | None = None) -> list[np.ndarray]:
     """Up to ``n`` ETKDGv3 conformers [N, 3] (random-coordinate embedding as a fallback), in blocks of
     :data:`EMBED_BLOCK` (``progress`` advances after each block of the first pass)."""
-    out: list[np.ndarray] = []
-    for random_coords in (False, True):
-        need = n - len(out)
-        if need <= 0:
-            break
-        for block, start in enumerate(range(0, need, EMBED_BLOCK)):
-            k = min(EMBED_BLOCK, need - start)
-            block_seed = seed if block == 0 else seed_for(seed, block)
-            params = rdDistGeom.ETKDGv3()
-            params.randomSeed = int(block_seed % 2_000_000_000) + 1  # 0 gives identical conformers (RDKit 2026.09)
-            params.numThreads = workers
-            params.useRandomCoords = random_coords
-            m = Chem.Mol(mol)
-            with quiet_rdkit():
-                cids = list(rdDistGeom.EmbedMultipleConfs(m, k, params))
-            out.extend(m.GetConformer(c).GetPositions() for c in cids)
-            if progress is not None and not random_coords:
-                progress.advance(k)
-    return out
+    def seed_of(block: int, random_coords: bool) -> int:  # 0 gives identical conformers (RDKit 2026.09)
+        return int((seed if block == 0 else seed_for(seed, block)) % 2_000_000_000) + 1
+
+    return etkdg.embed(mol, n, seed_of, threads=workers, block_size=EMBED_BLOCK,
+                       on_block=progress.advance if progress is not None else None)
 
 
 def progress_budgets(num_confs: list[int], preset=None, relax: str = "mmff", write: bool = False,
@@ -398,7 +386,7 @@ def _finish(states, nums, bar: Progress, *, relax, workers, stats, errors, sourc
         if mol.GetNumConformers() > st.n_keep:  # candidates sampled from noise were not preselected
             with bar.phase("sampling"):
                 confs = list(mol.GetConformers())
-                chosen = _diverse(st.mol, [c.GetPositions() for c in confs], st.n_keep)
+                chosen = most_diverse(st.mol, [c.GetPositions() for c in confs], st.n_keep)
                 mol = with_conformers(mol, [confs[c] for c in chosen])
         with bar.phase("relaxing"):
             if relax == "mmff" and mol.GetNumConformers():
@@ -534,7 +522,7 @@ def _embed_round(states, pending, inits, *, seed, round_, workers, fb_params, st
             st = states[k]
             if len(init) > st.n_keep:
                 slots = sorted(init)
-                keep = {slots[i] for i in _diverse(st.mol, [init[j] for j in slots], st.n_keep)}
+                keep = {slots[i] for i in most_diverse(st.mol, [init[j] for j in slots], st.n_keep)}
                 inits[k] = {j: init[j] for j in slots if j in keep}
         pending = [(k, j) for k, j in pending if j in inits[k]]
     return pending, from_noise
@@ -626,30 +614,6 @@ def _accept_chunk(chunk, states, res: SampleResult, batch, stats: GenerationStat
     return retry
 
 
-def _diverse(mol: Chem.Mol, positions: list[np.ndarray], n: int) -> list[int]:
-    """Indices of the ``n`` most diverse of ``positions`` ([N, 3] each, atoms of ``mol``): greedy max-min
-    symmetry-aware heavy-atom RMSD, starting from the first.
-
-    Oversampling then keeping a diverse subset raises coverage of reference ensembles: on GEOM-Drugs, twice the
-    conformers with this selection gave COV-R@0.75 +2 to +9 points over the first half
-    (``scripts/explore_selection.py``, docs/benchmarks.md).
-    """
-    from confgen.data.ensembles import select
-    from confgen.evaluation import rmsd_matrix
-
-    if len(positions) <= n:
-        return list(range(len(positions)))
-    m = Chem.Mol(mol)
-    m.RemoveAllConformers()
-    for i, pos in enumerate(positions):
-        conf = Chem.Conformer(m.GetNumAtoms())
-        conf.SetPositions(np.asarray(pos, dtype=np.float64))
-        conf.SetId(i)
-        m.AddConformer(conf, assignId=False)
-    rmsd = rmsd_matrix(m, m)
-    return select(list(range(len(positions))), rmsd, n, "diverse", np.random.default_rng(0))
-
-
 def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationStats, source: str,
                 progress: Progress | None = None) -> Chem.Mol:
     """MMFF94-minimise every conformer (in blocks of :data:`RELAX_BLOCK`); store energies on the conformers.
@@ -660,40 +624,25 @@ def _relax_mmff(mol: Chem.Mol, st: _MolState, workers: int, stats: GenerationSta
     input's chemistry (bond types, aromatic flags) with the minimised coordinates.
     """
     work = Chem.Mol(mol)
-    if not rdForceFieldHelpers.MMFFHasAllMoleculeParams(work):
+    if not has_mmff_params(work):
         stats.relax_skipped += 1
         stats.warnings.append(f"{source}: MMFF94 has no parameters for this molecule; written unrelaxed")
         if progress is not None:
             progress.advance(mol.GetNumConformers(), work=0)
         return mol
-    confs = list(work.GetConformers())
-    results = []
-    for start in range(0, len(confs), RELAX_BLOCK):
-        block = confs[start:start + RELAX_BLOCK]
-        part = with_conformers(work, block)
-        with quiet_rdkit():
-            results += rdForceFieldHelpers.MMFFOptimizeMoleculeConfs(part, numThreads=workers, maxIters=2000)
-        for conf, done in zip(block, part.GetConformers()):
-            conf.SetPositions(done.GetPositions())
-        if progress is not None:
-            progress.advance(len(block))
+    energies, _ = minimise(work, threads=workers, uff_fallback=False, block_size=RELAX_BLOCK,
+                           on_block=progress.advance if progress is not None else None)
     pos = np.stack([c.GetPositions() for c in work.GetConformers()])
     good = check_stereo(st.spec, pos).ok
-    props = None
     out = Chem.Mol(mol)
     out.RemoveAllConformers()
-    for k, (before, after, (_, energy), g) in enumerate(zip(mol.GetConformers(), work.GetConformers(), results,
-                                                             good)):
+    for k, (before, after, energy, g) in enumerate(zip(mol.GetConformers(), work.GetConformers(), energies, good)):
         if g:
             c = Chem.Conformer(after)
         else:  # keep the checked, unrelaxed conformer
             stats.relax_reverted += 1
             c = Chem.Conformer(before)
-            if props is None:
-                with quiet_rdkit():
-                    props = rdForceFieldHelpers.MMFFGetMoleculeProperties(work)
-            ff = rdForceFieldHelpers.MMFFGetMoleculeForceField(work, props, confId=after.GetId())
-            energy = ff.CalcEnergy(before.GetPositions().reshape(-1).tolist())
+            energy = mmff_energies(work, [before.GetPositions()], conf_ids=[after.GetId()])[0]
         c.SetId(k)
         c.SetDoubleProp(PROP_MMFF_ENERGY, float(energy))
         out.AddConformer(c, assignId=False)

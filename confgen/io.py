@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,8 @@ from typing import Iterator
 
 from rdkit import Chem
 
+from confgen.chem.files import AtomicFile
+from confgen.chem.smiles import parse_smiles
 from confgen.data.features import MAX_HEAVY_ATOMS, check_mol
 from confgen.errors import ConfgenError, InputError
 from confgen.options import DEFAULT_FRAGMENTS, DEFAULT_MAX_STEREOISOMERS, FRAGMENT_CHOICES, STEREO_CHOICES
@@ -174,8 +175,7 @@ def mol_from_smiles(smiles: str, *, source: str, max_heavy_atoms: int = MAX_HEAV
     Raises:
         InputError: invalid SMILES, unsupported element, too large.
     """
-    with quiet_rdkit():
-        mol = Chem.MolFromSmiles(smiles)
+    mol = parse_smiles(smiles)
     if mol is None or mol.GetNumAtoms() == 0:
         raise InputError("invalid SMILES (RDKit cannot parse it)", source=source, smiles=smiles)
     return prepare_mol(mol, source=source, label=smiles, max_heavy_atoms=max_heavy_atoms, fragments=fragments)
@@ -520,17 +520,12 @@ class AtomicSDFWriter:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.num_written = 0
-        self._tmp: str | None = None
-        self._fh = None
+        self._file: AtomicFile | None = None
 
     def __enter__(self) -> "AtomicSDFWriter":
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        if not directory.is_dir():
-            raise ConfgenError(f"output directory {directory} does not exist")
         if self.path.is_dir():
             raise ConfgenError(f"output {self.path} is a directory")
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-        self._fh = os.fdopen(fd, "w")
+        self._file = AtomicFile(self.path, make_dirs=False)
         return self
 
     def write_conformers(self, mol: Chem.Mol, *, name: str, smiles: str, index: int,
@@ -549,17 +544,14 @@ class AtomicSDFWriter:
                 :data:`PROP_MMFF_ENERGY` property where it has one.
         """
         records = conformer_records(mol, name=name, smiles=smiles, index=index, energies=energies)
-        self._fh.write("".join(records))
+        self._file.fh.write("".join(records))
         self.num_written += len(records)
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self._fh.close()
-        finally:
-            if exc_type is None and self.num_written:
-                _publish(self._tmp, self.path)
-            elif os.path.exists(self._tmp):
-                os.unlink(self._tmp)
+        if exc_type is None and self.num_written:
+            self._file.commit()
+        else:
+            self._file.discard()
 
 
 def conformer_records(mol: Chem.Mol, *, name: str, smiles: str, index: int,
@@ -591,46 +583,6 @@ def conformer_records(mol: Chem.Mol, *, name: str, smiles: str, index: int,
                 out.SetIntProp(prop, int(value))
         texts.append(Chem.SDWriter.GetText(out, confId=conf.GetId()))
     return texts
-
-
-def _publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Give a finished temporary file the usual permissions (0666 less the umask; mkstemp makes it 0600) and
-    rename it over ``path``."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
-def atomic_write(path: str | os.PathLike, write, *, binary: bool = False) -> None:
-    """Write a file atomically: ``write(fh)`` fills a temporary file beside ``path``, renamed at the end.
-
-    An exception inside ``write`` leaves ``path`` untouched and no temporary file behind. Missing parent
-    directories are created.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as fh:
-            write(fh)
-        _publish(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def with_conformers(template: Chem.Mol, conformers) -> Chem.Mol:
-    """A copy of ``template`` (its graph and properties) carrying copies of ``conformers``, ids 0..k-1."""
-    out = Chem.Mol(template)
-    out.RemoveAllConformers()
-    for k, conf in enumerate(conformers):
-        c = Chem.Conformer(conf)
-        c.SetId(k)
-        out.AddConformer(c, assignId=False)
-    return out
 
 
 def read_sdf_conformers(path: str | os.PathLike) -> list[Chem.Mol]:

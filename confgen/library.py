@@ -5,7 +5,7 @@
 finished chunks to the output **in input order** as they come back:
 
 * **Atomic per chunk.** A chunk's records are appended with one ``write`` and ``fsync``; then the progress file
-  ``OUT.resume.json`` (written with :func:`confgen.io.atomic_write`) records the byte length and the next input
+  ``OUT.resume.json`` (written with :func:`confgen.chem.files.atomic_write`) records the byte length and the next input
   record. The output always ends at a chunk boundary that the progress file names: an interruption (Ctrl-C,
   SIGTERM, a killed worker or driver) leaves a valid SDF of the molecules finished so far, no temporary file, and
   the progress file; the progress file is removed when the run completes.
@@ -46,7 +46,8 @@ from pathlib import Path
 from typing import Callable
 
 from confgen.errors import ConfgenError, InputError
-from confgen.io import atomic_write, conformer_records, count_inputs, iter_inputs
+from confgen.chem.files import atomic_write
+from confgen.io import conformer_records, count_inputs, iter_inputs
 
 __all__ = ["RunOptions", "Chunk", "ChunkResult", "LibraryReport", "sample_library", "run_chunk", "parse_shard",
            "progress_path", "BACKENDS", "DEFAULT_CHUNK_SIZE"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import collections
 import datetime
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -34,9 +33,10 @@ from confgen import __version__
 from confgen.data.dataset import save_shard
 from confgen.data.ensembles import EnsembleOptions, build_ensemble, mp_context
 from confgen.data.features import MAX_HEAVY_ATOMS, MolGraph, featurize_mol
+from confgen.chem.files import install_directory, write_json
+from confgen.chem.smiles import canonical_smiles, try_canonical_smiles
 from confgen.data.readers import (
     QM9PACK,
-    canonical_smiles,
     detect_format,
     iter_molecules,
     load_exclusion_set,
@@ -270,9 +270,9 @@ def prepare_dataset(sources: list[str], out_dir: str | os.PathLike, options: Pre
             if summary["n_molecules"] == 0:
                 raise ConfgenError("nothing usable was read from " + ", ".join(s for s, _ in all_sources)
                                    + (f" ({summary['n_skipped']} inputs skipped, {summary['excluded']} excluded)"))
-            _write_json(tmp / "summary.json", summary)
+            write_json(tmp / "summary.json", summary)
             os.chmod(tmp, 0o755)
-            _install(tmp, out_dir, overwrite=opt.overwrite)
+            install_directory(tmp, out_dir, overwrite=opt.overwrite)
         return summary
     except BaseException:
         if pool is not None:
@@ -280,30 +280,6 @@ def prepare_dataset(sources: list[str], out_dir: str | os.PathLike, options: Pre
             pool.join()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _install(tmp: Path, out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists():
-        if not overwrite:  # appeared while we were working
-            raise ConfgenError(f"output {out_dir} already exists (use --overwrite to replace it)")
-        old = Path(tempfile.mkdtemp(prefix=f"{out_dir.name}.old-", dir=out_dir.parent))
-        os.rmdir(old)
-        os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink(missing_ok=True)
-    else:
-        os.replace(tmp, out_dir)
-
-
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump(obj, fh, indent=1)
-        fh.write("\n")
-    os.replace(tmp, path)
 
 
 def _run(all_sources, tmp: Path, opt: PrepareOptions, exclusion: set, exclusion_info: list, pool,
@@ -455,6 +431,4 @@ def _run(all_sources, tmp: Path, opt: PrepareOptions, exclusion: set, exclusion_
 
 
 def _canon_or_none(smiles: str) -> str | None:
-    from confgen.data.readers import _try_canonical
-
-    return _try_canonical(smiles, stereo=False)
+    return try_canonical_smiles(smiles, stereo=False)

@@ -27,6 +27,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from confgen import __version__
 from confgen.checkpoint import read_checkpoint, save_checkpoint
+from confgen.chem.files import atomic_write
 from confgen.config import Config, NoiseConfig
 from confgen.data.dataset import ConformerDataset, collate_conformers, read_summary
 from confgen.errors import ConfgenError
@@ -200,12 +201,12 @@ def _read_log_rows(path: Path, max_step: int) -> list[dict]:
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
+    def write(fh) -> None:
         w = csv.DictWriter(fh, fieldnames=LOG_FIELDS)
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
+
+    atomic_write(path, write)
 
 
 def train(config: Config, out_dir: str | os.PathLike, *, resume: bool = False, device: str | None = None,

@@ -32,15 +32,9 @@ import numpy as np
 from rdkit import Chem
 
 from confgen.benchmark import generate_rdkit
-from confgen.evaluation import (
-    DEFAULT_CHUNK_SIZE,
-    atom_mappings,
-    evaluate_ensembles,
-    heavy_atom_copy,
-    heavy_positions,
-    load_ensembles,
-    rmsd_matrix_from_positions,
-)
+from confgen.chem.conformers import heavy_atom_copy, heavy_positions
+from confgen.chem.rmsd import DEFAULT_CHUNK_SIZE, atom_mappings, rmsd_matrix_from_positions
+from confgen.evaluation import evaluate_ensembles, load_ensembles
 
 BIG_SMILES_NO_STEREO = "CCN(CC)C(C(=O)NC1CCCCC1)c1ccc(C)cc1"
 
@@ -104,7 +98,7 @@ def case_tora3d7(shared: Path, tmp: Path) -> dict:
 def case_big(shared: Path) -> dict:
     pkl = shared / "geom_drugs_train10" / "true_conformers_train_first_10smis.pkl"
     recs, _, _ = load_ensembles(pkl)
-    from confgen.data.readers import canonical_smiles
+    from confgen.chem.smiles import canonical_smiles
 
     want = canonical_smiles(BIG_SMILES_NO_STEREO, stereo=False)
     rec = next(r for r in recs if canonical_smiles(r.mol, stereo=False) == want)

@@ -31,16 +31,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from rdkit import Chem  # noqa: E402
 
-from confgen.chem.xtb import (  # noqa: E402
-    BOHR_PER_ANGSTROM,
-    KCAL_PER_HARTREE,
-    LEVELS,
-    XtbCalculator,
-    XtbOptions,
-    mmff_hessian,
-    xtb_optimise,
-)
-from confgen.data.ensembles import embed, mmff_minimise  # noqa: E402
+from confgen.chem.forcefield import BOHR_PER_ANGSTROM, KCAL_PER_HARTREE, minimise, mmff_hessian  # noqa: E402
+from confgen.chem.xtb import LEVELS, XtbCalculator, XtbOptions, xtb_optimise  # noqa: E402
+from confgen.data.ensembles import embed_conformers  # noqa: E402
 
 REPORT_LEVELS = ("crude", "sloppy", "loose", "lax", "normal", "tight", "vtight")
 
@@ -89,8 +82,8 @@ def main(argv=None) -> int:
     n_old = 0
     for smi in reference_smiles(Path(args.shared)):
         mol = Chem.AddHs(Chem.MolFromSmiles(smi))
-        embed(mol, args.confs, args.seed)
-        mmff_minimise(mol)
+        mol = embed_conformers(mol, args.confs, args.seed)
+        minimise(mol)
         heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
         calc = XtbCalculator.for_mol(mol)
         for conf in mol.GetConformers():

@@ -151,7 +151,8 @@ def main(argv=None) -> int:
 
     from tqdm.auto import tqdm
 
-    from confgen.data.readers import canonical_smiles, load_exclusion_set
+    from confgen.chem.smiles import canonical_smiles
+    from confgen.data.readers import load_exclusion_set
     from confgen.data.shards import ShardBuffer, done_indices, shard_meta, shard_paths, write_shard
     from confgen.errors import InputError
     from confgen.rdlog import quiet_rdkit

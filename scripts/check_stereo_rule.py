@@ -3,7 +3,7 @@
 Over the stereo molecules of the GEOM-QM9 test split: their DFT geometries, 3 ETKDG conformers each and the same
 after MMFF94 minimisation. Rules: "old" (normalised centre volume >= 0.1), "new" (neighbour tetrahedron >= 0.1),
 "hybrid" (tetrahedron where |centre volume| < 0.1), "prev" (the rule before RDKit's was re-implemented:
-tetrahedron where |centre volume| < 0.03), "rd" (confgen.stereo.centre_ok: RDKit's rule with margins). Prints
+tetrahedron where |centre volume| < 0.03), "rd" (confgen.chem.stereo.centre_ok: RDKit's rule with margins). Prints
 the number of disagreements per rule and set.
 
     python scripts/check_stereo_rule.py
@@ -14,7 +14,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import AllChem
 from confgen.evaluation import load_ensembles
-from confgen.stereo import centre_ok, chiral_volumes, stereo_spec, tetrahedron_volumes
+from confgen.chem.stereo import centre_ok, chiral_volumes, stereo_spec, tetrahedron_volumes
 from confgen.rdlog import quiet_rdkit
 QM9 = Path(__file__).resolve().parents[2] / "shared" / "data" / "qm9" / "geom_qm9_test_matched_qm9_dft_geometry.csv"
 recs, _, _ = load_ensembles(QM9, side="reference")

@@ -36,10 +36,12 @@ def main() -> None:
     torch.set_num_threads(1)
     from confgen.benchmark import _input_mol, generate_rdkit
     from confgen.checkpoint import load_model
-    from confgen.data.ensembles import prune, select
-    from confgen.evaluation import evaluate_ensembles, load_ensembles, rmsd_matrix
+    from confgen.chem.forcefield import mmff_energies
+    from confgen.chem.rmsd import rmsd_matrix
+    from confgen.chem.selection import prune, select
+    from confgen.evaluation import evaluate_ensembles, load_ensembles
     from confgen.generate import generate_conformers
-    from confgen.io import with_conformers
+    from confgen.chem.conformers import with_conformers
 
     records, _, _ = load_ensembles(args.references, side="reference")
     records = [r for r in records if r.mol.GetNumConformers()]
@@ -58,8 +60,6 @@ def main() -> None:
         else:
             cands = [generate_rdkit(m, k * n, seed=args.seed, mmff=True) for m, n in zip(inputs, nums)]
         gen_cpu = time.process_time() - t0
-        from confgen.data.ensembles import mmff_energies
-
         t1 = time.process_time()
         prepared = []
         for m in cands:

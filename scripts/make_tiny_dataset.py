@@ -34,7 +34,7 @@ csv.field_size_limit(1 << 30)
 
 def stereo_free(smiles_or_mol) -> str | None:
     try:
-        from confgen.data.readers import canonical_smiles
+        from confgen.chem.smiles import canonical_smiles
         return canonical_smiles(smiles_or_mol, stereo=False)
     except ImportError:
         pass

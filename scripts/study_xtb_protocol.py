@@ -43,19 +43,14 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 from rdkit import Chem  # noqa: E402
 
-from confgen.chem.xtb import KCAL_PER_HARTREE, XtbCalculator  # noqa: E402
-from confgen.data.ensembles import (  # noqa: E402
-    boltzmann_weights,
-    embed,
-    mmff_minimise,
-    prune,
-    select,
-    self_rmsd,
-    xtb_minimise,
-)
+from confgen.chem.conformers import with_conformers  # noqa: E402
+from confgen.chem.forcefield import KCAL_PER_HARTREE, minimise  # noqa: E402
+from confgen.chem.rmsd import rmsd_matrix, self_rmsd  # noqa: E402
+from confgen.chem.selection import boltzmann_weights, prune, select  # noqa: E402
+from confgen.chem.xtb import XtbCalculator, xtb_minimise  # noqa: E402
+from confgen.data.ensembles import embed_conformers  # noqa: E402
 from confgen.data.readers import iter_molecules  # noqa: E402
-from confgen.evaluation import cov_mat, rmsd_matrix  # noqa: E402
-from confgen.io import with_conformers  # noqa: E402
+from confgen.evaluation import cov_mat  # noqa: E402
 
 DELTAS = (0.75, 1.25)
 WINDOW = 6.0  # kcal/mol, GEOM's CREST energy window
@@ -81,8 +76,8 @@ def _pool(smiles: str, n: int, seed: int) -> tuple[Chem.Mol, np.ndarray, float]:
     t0 = time.process_time()
     mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
     template = Chem.Mol(mol)
-    embed(mol, n, seed)
-    energies, _ = mmff_minimise(mol)
+    mol = embed_conformers(mol, n, seed)
+    energies, _ = minimise(mol)
     # MMFF typing re-perceives aromaticity in place: keep the input's chemistry (as the ensemble builder does)
     return with_conformers(template, list(mol.GetConformers())), energies, time.process_time() - t0
 

@@ -3,7 +3,7 @@
 
 Builder output is the "generated" side, the GEOM conformers (t_*_true_confs_aligned.sdf) the references;
 2 x references are built per molecule (except the "defaults" row). COV-R / MAT-R (and COV-P / MAT-P) at 0.75 and 1.25 A with heavy-atom,
-symmetry-aware RMSD (confgen.evaluation.rmsd_matrix, GetBestRMS semantics). Means over the 7 molecules.
+symmetry-aware RMSD (confgen.chem.rmsd.rmsd_matrix, GetBestRMS semantics). Means over the 7 molecules.
 
 Usage:
     python scripts/validate_ensembles.py [--shared ../shared/data] [--workers 2] [--seed 42] [--json out.json]
@@ -30,7 +30,8 @@ from rdkit import Chem  # noqa: E402
 
 from confgen.data.ensembles import EnsembleOptions, build_ensemble  # noqa: E402
 from confgen.data.readers import iter_molecules  # noqa: E402
-from confgen.evaluation import cov_mat, rmsd_matrix  # noqa: E402
+from confgen.chem.rmsd import rmsd_matrix  # noqa: E402
+from confgen.evaluation import cov_mat  # noqa: E402
 
 DELTAS = (0.75, 1.25)
 

@@ -11,7 +11,7 @@ from rdkit import Chem
 
 from confgen.benchmark import generate_rdkit, run_benchmark, stereo_errors
 from confgen.errors import ConfgenError
-from confgen.evaluation import rmsd_matrix
+from confgen.chem.rmsd import rmsd_matrix
 
 
 def _sdf_ensemble(path):

@@ -10,7 +10,7 @@ from rdkit import Chem
 import confgen
 from confgen.checkpoint import default_checkpoint_path, read_checkpoint
 from confgen.models.score_net import ScoreModel
-from confgen.stereo import check_stereo, stereo_spec
+from confgen.chem.stereo import check_stereo, stereo_spec
 
 pytestmark = pytest.mark.skipif(default_checkpoint_path() is None, reason="no default model in this build")
 

@@ -104,7 +104,7 @@ def test_xtb_minimisation_lowers_gfn2_energy():
         return calc.singlepoint().get("energy")
 
     e_mmff = gfn2(mol.GetConformer().GetPositions())
-    from confgen.data.ensembles import xtb_minimise
+    from confgen.chem.xtb import xtb_minimise
 
     energies, reasons = xtb_minimise(mol, level="normal")
     assert reasons == [None]
@@ -115,7 +115,7 @@ def test_xtb_minimisation_lowers_gfn2_energy():
 
 def test_mmff_does_not_change_the_molecule_graph():
     """MMFF typing re-perceives aromaticity in place; the ensemble must keep RDKit's chemistry of the input."""
-    from confgen.evaluation import rmsd_matrix
+    from confgen.chem.rmsd import rmsd_matrix
 
     smi = "CCc1c(C)nc2[nH]nc(-c3ccccc3)n2c1=O"  # geom_drugs_tora3d7 mol00: MMFF calls the pyrimidinone aromatic
     ref = Chem.AddHs(Chem.MolFromSmiles(smi))

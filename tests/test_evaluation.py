@@ -9,117 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from rdkit import Chem
-from rdkit.Chem import AllChem, rdMolAlign
+from rdkit.Chem import rdMolAlign
 
-from confgen.errors import InputError
-from confgen.evaluation import (
-    aggregate,
-    atom_mappings,
-    cov_mat,
-    heavy_atom_copy,
-    rmsd_matrix,
-    rmsd_matrix_from_positions,
-)
+from confgen.chem.conformers import heavy_atom_copy
+from confgen.chem.rmsd import rmsd_matrix
+from confgen.evaluation import aggregate, cov_mat
 
-
-def _sdf_ensemble(path: Path) -> Chem.Mol:
-    """All records of one SDF (same atom order) as conformers of one Mol."""
-    mols = [m for m in Chem.SDMolSupplier(str(path), removeHs=False)]
-    base = Chem.Mol(mols[0])
-    base.RemoveAllConformers()
-    for m in mols:
-        base.AddConformer(Chem.Conformer(m.GetConformer()), assignId=True)
-    return base
-
-
-def _get_best_rms_matrix(ref: Chem.Mol, gen: Chem.Mol) -> np.ndarray:
-    """The reference definition: RDKit GetBestRMS on heavy-atom copies, one pair at a time."""
-    ref_h, _ = heavy_atom_copy(ref)
-    gen_h, _ = heavy_atom_copy(gen)
-    ref_ids = [c.GetId() for c in ref_h.GetConformers()]
-    gen_ids = [c.GetId() for c in gen_h.GetConformers()]
-    out = np.empty((len(ref_ids), len(gen_ids)))
-    for i, rid in enumerate(ref_ids):
-        for j, gid in enumerate(gen_ids):
-            out[i, j] = rdMolAlign.GetBestRMS(Chem.Mol(gen_h), ref_h, gid, rid)
-    return out
-
-
-def _embed(smiles: str, n: int, seed: int) -> Chem.Mol:
-    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
-    ids = AllChem.EmbedMultipleConfs(mol, numConfs=n, randomSeed=seed)
-    assert len(ids) == n
-    return mol
-
-
-def _shuffled(mol: Chem.Mol, seed: int) -> Chem.Mol:
-    order = list(range(mol.GetNumAtoms()))
-    np.random.default_rng(seed).shuffle(order)
-    return Chem.RenumberAtoms(mol, order)
-
-
-SYMMETRIC = [
-    "CC(C)(C)c1ccc(C(=O)[O-])cc1",  # tert-butyl, para-phenyl flip, carboxylate (conjugated terminal group)
-    "OC(=O)c1ccccc1C(F)(F)F",  # acid O/OH symmetric on heavy atoms, CF3
-    "CC(C)(C)C(C)(C)C",  # two tert-butyls: 72 mappings
-    "[O-][N+](=O)c1ccc(C(N)=N)cc1",  # nitro and amidine
-    "NC(=O)CC(C)(C)c1ccccc1",  # primary amide, gem-dimethyl, phenyl
-]
-
-
-@pytest.mark.parametrize("smiles", SYMMETRIC)
-def test_rmsd_matches_getbestrms_on_symmetric_molecules(smiles):
-    ref = _embed(smiles, 4, seed=11)
-    gen = _shuffled(_embed(smiles, 5, seed=23), seed=3)  # different atom order and conformers
-    got = rmsd_matrix(ref, gen)
-    want = _get_best_rms_matrix(ref, gen)
-    assert got.shape == (4, 5)
-    np.testing.assert_allclose(got, want, atol=1e-6, rtol=0)
-    # symmetry matters here: the identity mapping alone gives larger values somewhere
-    ref_h, ref_idx = heavy_atom_copy(ref)
-    assert atom_mappings(ref_h, ref_h).shape[0] > 1
-
-
-def test_rmsd_identical_conformers_is_zero_and_symmetric():
-    mol = _embed("CC(C)(C)c1ccccc1", 3, seed=5)
-    d = rmsd_matrix(mol, _shuffled(mol, 1))
-    assert np.all(np.abs(np.diag(d)) < 1e-6)
-    np.testing.assert_allclose(d, d.T, atol=1e-9)
-
-
-def test_rmsd_chunking_does_not_change_values():
-    mol = _embed("CC(C)(C)C(C)(C)C", 6, seed=2)
-    other = _embed("CC(C)(C)C(C)(C)C", 7, seed=9)
-    a = rmsd_matrix(mol, other)
-    b = rmsd_matrix(mol, other, chunk_size=5)
-    np.testing.assert_allclose(a, b, atol=1e-12)
-
-
-def test_rmsd_no_reflection():
-    """A mirror image is not superimposable: RMSD > 0, as in GetBestRMS (reflect=False)."""
-    mol = _embed("C[C@H](N)C(=O)O", 1, seed=4)  # alanine
-    pos = heavy_atom_copy(mol)
-    ref_pos = np.asarray(mol.GetConformer().GetPositions())[pos[1]][None]
-    mirror = ref_pos * np.array([1.0, 1.0, -1.0])
-    assert rmsd_matrix_from_positions(ref_pos, mirror)[0, 0] > 0.1
-    rot = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-    assert rmsd_matrix_from_positions(ref_pos, ref_pos @ rot.T + 3.0)[0, 0] < 1e-6
-
-
-def test_graph_mismatch_and_atom_count_errors():
-    a = _embed("CCO", 1, seed=1)
-    b = _embed("CCN", 1, seed=1)
-    c = _embed("CCCO", 1, seed=1)
-    with pytest.raises(InputError, match="do not match"):
-        rmsd_matrix(a, b)
-    with pytest.raises(InputError, match="heavy-atom count"):
-        rmsd_matrix(a, c)
-
-
-def test_too_many_mappings_is_a_clear_error():
-    mol = _embed("CC(C)(C)C(C)(C)C", 1, seed=1)  # 72 mappings
-    with pytest.raises(InputError, match="more than 10 symmetry mappings"):
-        rmsd_matrix(mol, mol, max_matches=10)
+from mol_helpers import embed_mol, sdf_ensemble, shuffled
 
 
 def _brute_cov_mat(d: np.ndarray, deltas):
@@ -175,8 +71,8 @@ def test_shared_geom_molecules_match_getbestrms_and_published_covr(shared_data):
     with open(root / "index.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     for row in rows:
-        ref = _sdf_ensemble(root / "molecules" / row["dir"] / row["true_file"])
-        gen = _sdf_ensemble(root / "molecules" / row["dir"] / row["pred_file"])
+        ref = sdf_ensemble(root / "molecules" / row["dir"] / row["true_file"])
+        gen = sdf_ensemble(root / "molecules" / row["dir"] / row["pred_file"])
         d = rmsd_matrix(ref, gen)
         assert d.shape == (int(row["n_true"]), int(row["n_pred"]))
         cov = cov_mat(d, [1.25])["cov_r"][0]
@@ -205,8 +101,8 @@ def tora3d7(shared_data):
     root = shared_data / "geom_drugs_tora3d7"
     with open(root / "index.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    refs = [_sdf_ensemble(root / "molecules" / r["dir"] / r["true_file"]) for r in rows]
-    preds = [_sdf_ensemble(root / "molecules" / r["dir"] / r["pred_file"]) for r in rows]
+    refs = [sdf_ensemble(root / "molecules" / r["dir"] / r["true_file"]) for r in rows]
+    preds = [sdf_ensemble(root / "molecules" / r["dir"] / r["pred_file"]) for r in rows]
     return rows, refs, preds
 
 
@@ -223,7 +119,7 @@ def test_cli_evaluate_reproduces_published_covr_matching_by_graph(tora3d7, tmp_p
     ref_sdf, gen_sdf = tmp_path / "refs.sdf", tmp_path / "gen.sdf"
     _write_sdf(ref_sdf, [(m, f"ref {i}") for i, m in enumerate(refs)])
     # generated: reversed molecule order, atoms renumbered, misleading titles (the name of another molecule)
-    gens = [(_shuffled(m, seed=i), f"ref {(i + 1) % len(preds)}") for i, m in enumerate(preds)]
+    gens = [(shuffled(m, seed=i), f"ref {(i + 1) % len(preds)}") for i, m in enumerate(preds)]
     _write_sdf(gen_sdf, gens[::-1])
     out_json, out_png = tmp_path / "res.json", tmp_path / "cov.png"
     code, out, err = _run_cli(
@@ -266,9 +162,9 @@ def test_cli_missing_generated_molecule_counts_as_zero(tora3d7, tmp_path, capsys
 
 
 def test_cli_bad_inputs_are_reported_by_name(tmp_path, capsys):
-    ethanol = _embed("CCO", 2, seed=3)
-    propanol = _embed("CCCO", 2, seed=3)
-    benzene = _embed("c1ccccc1", 2, seed=3)
+    ethanol = embed_mol("CCO", 2, seed=3)
+    propanol = embed_mol("CCCO", 2, seed=3)
+    benzene = embed_mol("c1ccccc1", 2, seed=3)
     ref_sdf = tmp_path / "refs.sdf"
     _write_sdf(ref_sdf, [(ethanol, "ethanol"), (propanol, "propanol")])
     gen_sdf = tmp_path / "gen.sdf"
@@ -276,7 +172,7 @@ def test_cli_bad_inputs_are_reported_by_name(tmp_path, capsys):
     _write_sdf(gen_sdf, [(benzene, "benzene")])
     with open(gen_sdf, "a") as fh:
         fh.write("broken\n  RDKit 3D\n\n  2  1  0  0  0  0  0  0  0  0999 V2000\nnot a valid atom line\n$$$$\n")
-    _write_sdf(tmp_path / "eth.sdf", [(_embed("CCO", 4, seed=8), "gen ethanol")])
+    _write_sdf(tmp_path / "eth.sdf", [(embed_mol("CCO", 4, seed=8), "gen ethanol")])
     with open(gen_sdf, "a") as fh:
         fh.write((tmp_path / "eth.sdf").read_text())
     out_json = tmp_path / "res.json"
@@ -297,9 +193,9 @@ def test_cli_atom_mismatch_and_unreadable_files(tmp_path, capsys):
 
     # a reference pickle whose key names ethanol but whose conformers are propanol
     with open(tmp_path / "refs.pkl", "wb") as fh:
-        pickle.dump({"CCO": [Chem.Mol(_embed("CCCO", 1, seed=s)) for s in (1, 2)]}, fh)
+        pickle.dump({"CCO": [Chem.Mol(embed_mol("CCCO", 1, seed=s)) for s in (1, 2)]}, fh)
     gen_sdf = tmp_path / "gen.sdf"
-    _write_sdf(gen_sdf, [(_embed("CCO", 2, seed=4), "ethanol")])
+    _write_sdf(gen_sdf, [(embed_mol("CCO", 2, seed=4), "ethanol")])
     out_json = tmp_path / "res.json"
     code, out, err = _run_cli(["evaluate", gen_sdf, tmp_path / "refs.pkl", "--json", out_json], capsys)
     res = json.loads(out_json.read_text())

@@ -10,7 +10,7 @@ import confgen
 from confgen.errors import ConfgenError, InputError
 from confgen.generate import GenerationStats, generate, generate_conformers
 from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles
-from confgen.stereo import check_stereo, mirror, stereo_spec
+from confgen.chem.stereo import check_stereo, mirror, stereo_spec
 
 from sample_models import TINY_PRESET, TargetScore, tiny_checkpoint
 
@@ -162,7 +162,7 @@ def test_mmff_relax_keeps_the_input_chemistry(tiny_model):
 
 
 def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
-    from confgen.evaluation import rmsd_matrix
+    from confgen.chem.rmsd import rmsd_matrix
 
     mol = mol_from_smiles("CCCCOc1ccc(CC(=O)NCCO)cc1", source="t")  # flexible: conformers differ a lot
     kw = dict(model=tiny_model, seed=11, relax="none", progress=False)
@@ -190,7 +190,7 @@ def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
 
 def test_network_off_selects_and_returns_the_etkdg_guesses_unchanged(tiny_model, tmp_path):
     """The benchmark's etkdg-select ablation: same oversampling and diverse selection, no network step."""
-    from confgen.evaluation import rmsd_matrix
+    from confgen.chem.rmsd import rmsd_matrix
 
     mol = mol_from_smiles("CCCCOc1ccc(CC(=O)NCCO)cc1", source="t")
     preset = dict(TINY_PRESET, oversample=3.0)

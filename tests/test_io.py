@@ -17,7 +17,7 @@ from confgen.io import (
     read_inputs,
     read_sdf_conformers,
 )
-from confgen.stereo import check_stereo, stereo_spec
+from confgen.chem.stereo import check_stereo, stereo_spec
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TOO_LARGE = "C" * 201
@@ -155,28 +155,6 @@ def test_writer_is_atomic(tmp_path):
     with pytest.raises(ConfgenError, match="does not exist"):
         with AtomicSDFWriter(tmp_path / "nodir" / "out.sdf"):
             pass
-
-
-def test_atomic_write_publishes_with_normal_permissions_and_leaves_nothing_on_error(tmp_path):
-    import os
-
-    from confgen.io import atomic_write
-
-    old = os.umask(0o022)
-    try:
-        atomic_write(tmp_path / "sub" / "out.json", lambda fh: fh.write("{}"))
-    finally:
-        os.umask(old)
-    out = tmp_path / "sub" / "out.json"
-    assert out.read_text() == "{}" and (out.stat().st_mode & 0o777) == 0o644  # not mkstemp's 0600
-
-    def fail(fh):
-        fh.write("half")
-        raise RuntimeError("interrupted")
-
-    with pytest.raises(RuntimeError):
-        atomic_write(out, fail)
-    assert out.read_text() == "{}" and sorted(p.name for p in out.parent.iterdir()) == ["out.json"]
 
 
 @pytest.mark.parametrize("ion", ["[Na+]", "[K+]", "[Li+]", "[Mg+2]", "[Ca+2]", "[Zn+2]", "[Cl-]", "[Br-]", "[I-]",

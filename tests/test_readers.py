@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
+from confgen.chem.smiles import canonical_smiles
 from confgen.data.readers import (
     MolRecord,
-    canonical_smiles,
     detect_format,
     is_excluded,
     iter_json_object,
@@ -52,14 +52,6 @@ def _bond_lengths(mol: Chem.Mol, conf_id: int = 0) -> np.ndarray:
 @pytest.fixture(scope="module")
 def train10(shared_data):
     return load_train10(shared_data)
-
-
-def test_canonical_smiles():
-    assert canonical_smiles("C[C@H](N)O", stereo=False) == "CC(N)O"
-    assert canonical_smiles("C[C@H](N)O", stereo=True) == canonical_smiles("O[C@@H](N)C", stereo=True)
-    assert canonical_smiles(Chem.AddHs(Chem.MolFromSmiles("OCC")), stereo=False) == "CCO"
-    with pytest.raises(InputError, match="invalid SMILES"):
-        canonical_smiles("C1CC", stereo=False)
 
 
 def test_torsional_diffusion_pickle(shared_data, train10):

@@ -21,7 +21,7 @@ from confgen.io import (
     PROP_WITHIN_BOUNDS,
     read_sdf_conformers,
 )
-from confgen.stereo import check_stereo, stereo_spec
+from confgen.chem.stereo import check_stereo, stereo_spec
 
 from sample_models import TINY_PRESET, tiny_checkpoint
 

@@ -5,7 +5,7 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
-from confgen.stereo import check_stereo, mirror, repair_stereo, stereo_spec
+from confgen.chem.stereo import check_stereo, mirror, repair_stereo, stereo_spec
 
 MOLECULES = [
     "C[C@H](N)O",
@@ -208,7 +208,7 @@ def test_no_noisy_conformer_passes_that_rdkit_perceives_otherwise(smiles):
 def test_centre_rule_is_rdkits_rule(smiles, monkeypatch):
     # Without its safety margins the centre rule gives RDKit's tag (from AssignStereochemistryFrom3D) at every
     # centre of every noisy conformer: right, inverted, or neither (flattened, non-tetrahedral).
-    import confgen.stereo as stereo
+    import confgen.chem.stereo as stereo
 
     monkeypatch.setattr(stereo, "VOLUME_MARGIN", 0.0)
     monkeypatch.setattr(stereo, "ANTIPARALLEL_MARGIN", 0.0)

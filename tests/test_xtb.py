@@ -1,4 +1,4 @@
-"""confgen.chem.xtb: the fast GFN2-xTB optimiser against scipy's full minimisation, its Hessian, basis and checks."""
+"""confgen.chem.xtb: the fast GFN2-xTB optimiser against scipy's full minimisation, its basis and checks."""
 
 import importlib.util
 
@@ -7,15 +7,13 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
+from confgen.chem.forcefield import BOHR_PER_ANGSTROM, KCAL_PER_HARTREE, mmff_hessian
 from confgen.chem.xtb import (
-    BOHR_PER_ANGSTROM,
-    KCAL_PER_HARTREE,
     XtbCalculator,
     XtbError,
     XtbOptions,
     bonds_changed,
     internal_basis,
-    mmff_hessian,
     xtb_optimise,
 )
 
@@ -29,14 +27,6 @@ def _mmff_mol(smiles: str, seed: int = 3) -> Chem.Mol:
     return mol
 
 
-def test_mmff_hessian_shape_and_symmetry():
-    mol = _mmff_mol("CC(=O)NC")
-    hess = mmff_hessian(mol)  # Hartree / Bohr^2
-    assert hess.shape == (3 * mol.GetNumAtoms(),) * 2
-    assert np.allclose(hess, hess.T)
-    assert np.trace(hess) > 0
-
-
 @needs_tblite
 def test_mmff_hessian_saves_steps_over_a_model_hessian():
     """The point of starting from MMFF94's Hessian: fewer GFN2-xTB single points to the same minimum."""
@@ -47,12 +37,6 @@ def test_mmff_hessian_saves_steps_over_a_model_hessian():
     assert with_mmff.converged and model.converged
     assert with_mmff.n_steps < model.n_steps
     assert abs(with_mmff.energy - model.energy) * KCAL_PER_HARTREE < 0.1
-
-
-def test_mmff_hessian_none_without_parameters():
-    mol = Chem.AddHs(Chem.MolFromSmiles("B(C)(C)C"))
-    AllChem.EmbedMolecule(mol, randomSeed=1)
-    assert mmff_hessian(mol) is None
 
 
 def test_internal_basis_is_orthogonal_to_rigid_motions():

@@ -31,10 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import AllChem
 
-KCAL_PER_HARTREE = 627.509474
-BOHR_PER_ANGSTROM = 1.0 / 0.529177210903
+from confgen.chem.forcefield import BOHR_PER_ANGSTROM, mmff_hessian
 
 #: xtb's optimisation levels: (energy change [Eh], gradient norm [Eh/Bohr]) as in xtb's ``--opt LEVEL``
 LEVELS: dict[str, tuple[float, float]] = {
@@ -96,31 +94,6 @@ class XtbResult:
     grad_norm: float
     n_steps: int
     converged: bool
-
-
-def mmff_hessian(mol: Chem.Mol, conf_id: int = -1, step: float = 1e-4) -> np.ndarray | None:
-    """[3N, 3N] MMFF94 Hessian (Hartree/Bohr^2) at a conformer, by central differences of analytic gradients.
-
-    Returns None where MMFF94 has no parameters for the molecule. ``mol`` is not modified (MMFF94 typing
-    re-perceives aromaticity in place, so it works on a copy).
-    """
-    mol = Chem.Mol(mol)
-    props = AllChem.MMFFGetMoleculeProperties(mol)
-    if props is None:
-        return None
-    ff = AllChem.MMFFGetMoleculeForceField(mol, props, confId=conf_id)
-    x0 = np.array(mol.GetConformer(conf_id).GetPositions(), dtype=np.float64).reshape(-1)
-    n = x0.size
-    hess = np.empty((n, n))
-    for i in range(n):
-        x = x0.copy()
-        x[i] += step
-        g_plus = np.asarray(ff.CalcGrad(x.tolist()))
-        x[i] -= 2 * step
-        g_minus = np.asarray(ff.CalcGrad(x.tolist()))
-        hess[i] = (g_plus - g_minus) / (2 * step)
-    hess = 0.5 * (hess + hess.T)  # kcal/mol/A^2
-    return hess / KCAL_PER_HARTREE / BOHR_PER_ANGSTROM**2
 
 
 def internal_basis(pos: np.ndarray, masses: np.ndarray | None = None) -> np.ndarray:
@@ -237,7 +210,7 @@ def xtb_optimise(calc: XtbCalculator, pos: np.ndarray, hessian: np.ndarray | Non
     Args:
         calc: the molecule's :class:`XtbCalculator`.
         pos: [N, 3] start geometry (Angstrom), e.g. an MMFF94 minimum.
-        hessian: [3N, 3N] initial Hessian (Hartree/Bohr^2), e.g. :func:`mmff_hessian`; None: a model Hessian.
+        hessian: [3N, 3N] initial Hessian (Hartree/Bohr^2), e.g. :func:`confgen.chem.forcefield.mmff_hessian`; None: a model Hessian.
         options: :class:`XtbOptions`.
         trace: if a list, every accepted point is appended as ``(n_steps, energy, grad_norm, energy_change,
             pos [N, 3] Angstrom)`` (one run with a tight level then shows where each looser level would stop).
@@ -322,3 +295,41 @@ def bonds_changed(mol: Chem.Mol, pos: np.ndarray, factor: float = 1.25) -> list[
         graph[i, j] = graph[j, i] = True
     i, j = np.nonzero(np.triu(close != graph, 1))
     return list(zip(i.tolist(), j.tolist()))
+
+
+def xtb_minimise(mol: Chem.Mol, level: str = "vtight", max_steps: int = 400) -> tuple[np.ndarray, list[str | None]]:
+    """GFN2-xTB minimisation of every conformer in place (:func:`xtb_optimise` from the MMFF94 Hessian).
+
+    Args:
+        mol: molecule with explicit hydrogens and conformers (ideally MMFF94 minima).
+        level: xtb convergence level (:data:`LEVELS`).
+        max_steps: single points per conformer at most.
+
+    Returns:
+        ``(energies [C] in Hartree, reasons [C])``: a reason is None for a good conformer, else why it failed
+        (SCF failure, a changed bond graph after minimisation, no convergence); failed conformers keep
+        their start geometry and a NaN energy.
+    """
+    calc = XtbCalculator.for_mol(mol)
+    options = XtbOptions(level=level, max_steps=max_steps)
+    energies = np.full(mol.GetNumConformers(), np.nan)
+    reasons: list[str | None] = []
+    for k, conf in enumerate(mol.GetConformers()):
+        try:
+            res = xtb_optimise(calc, conf.GetPositions(), mmff_hessian(mol, conf.GetId()), options)
+        except XtbError as exc:
+            reasons.append(f"GFN2-xTB failed: {exc}")
+            continue
+        changed = bonds_changed(mol, res.pos)
+        if changed:
+            i, j = changed[0]
+            reasons.append(f"bond graph changed during GFN2-xTB minimisation (atoms {i}-{j}"
+                           + (f" and {len(changed) - 1} more pairs)" if len(changed) > 1 else ")"))
+            continue
+        if not res.converged:
+            reasons.append(f"GFN2-xTB minimisation not converged in {max_steps} steps")
+            continue
+        conf.SetPositions(np.ascontiguousarray(res.pos))
+        energies[k] = res.energy
+        reasons.append(None)
+    return energies, reasons

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from confgen.benchmark import DEFAULT_METHODS, METHODS, benchmark_markdown, format_benchmark, run_benchmark
-from confgen.evaluation import DEFAULT_MAX_MATCHES, write_json
-from confgen.io import atomic_write
+from confgen.chem.files import atomic_write, write_json
+from confgen.chem.rmsd import DEFAULT_MAX_MATCHES
 
 
 def add_arguments(parser) -> None:
@@ -73,7 +73,7 @@ def run(args) -> int:
         for row in (m.get("evaluation") or {}).get("missing", []):
             print(f"{name}: no conformers generated for {row['name']!r} (counted as COV 0)", file=sys.stderr)
     if args.json:
-        write_json(result, args.json)
+        write_json(args.json, result, finite=True)
     if args.markdown:
         text = benchmark_markdown(result)
         atomic_write(Path(args.markdown), lambda fh: fh.write(text), binary=False)

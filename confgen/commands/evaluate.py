@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import sys
 
+from confgen.chem.files import write_json
+from confgen.chem.rmsd import DEFAULT_MAX_MATCHES
 from confgen.evaluation import (
     DEFAULT_DELTAS,
-    DEFAULT_MAX_MATCHES,
     coverage_curve,
     evaluate_ensembles,
     format_table,
     load_ensembles,
     plot_coverage,
-    write_json,
 )
 
 
@@ -74,7 +74,7 @@ def run(args) -> int:
     for f in result["failed"]:
         print(f"failed ({f['side']}): {f['source']} {f['name']!r}: {f['reason']}", file=sys.stderr)
     if args.json:
-        write_json(result, args.json)
+        write_json(args.json, result, finite=True)
     if args.plot:
         top = max(2.5, 1.2 * max(args.delta))
         grid = [round(0.025 * i, 4) for i in range(int(top / 0.025) + 1)]

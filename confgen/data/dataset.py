@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from confgen.chem.files import atomic_write
 from confgen.data.features import MolGraph
 from confgen.data.graph import GraphBatch, collate
 from confgen.errors import ConfgenError
@@ -28,11 +29,8 @@ _FIELDS = ("atom_feat", "edge_index", "edge_attr", "atomic_numbers", "smiles", "
 
 def save_shard(path: str | os.PathLike, graphs: list[MolGraph]) -> None:
     """Write graphs (each with ``pos``) to ``path`` atomically (temp file, then rename)."""
-    path = Path(path)
     payload = {"format": SHARD_FORMAT, "graphs": [{f: getattr(g, f) for f in _FIELDS} for g in graphs]}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save(payload, fh), binary=True)
 
 
 def load_shard(path: str | os.PathLike) -> list[MolGraph]:

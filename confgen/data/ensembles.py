@@ -29,16 +29,17 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import AllChem
 
+from confgen.chem import embed as etkdg
+from confgen.chem.conformers import with_conformers, with_positions
+from confgen.chem.forcefield import KCAL_PER_HARTREE, minimise
+from confgen.chem.rmsd import self_rmsd
+from confgen.chem.selection import SELECTIONS, boltzmann_weights, prune, select
+from confgen.chem.smiles import safe_smiles
+from confgen.chem.xtb import xtb_minimise
 from confgen.errors import ConfgenError, InputError
-from confgen.io import with_conformers
 
 METHODS = ("etkdg", "etkdg-mmff", "xtb")
-SELECTIONS = ("diverse", "energy", "random")
-KCAL_PER_HARTREE = 627.509474
-BOHR_PER_ANGSTROM = 1.0 / 0.529177210903
-GAS_CONSTANT_KCAL = 0.0019872043  # kcal / (mol K)
 
 
 @dataclass
@@ -107,143 +108,15 @@ class Ensemble:
     info: dict = field(default_factory=dict)
 
 
-def _rdkit_seed(seed: int) -> int:
-    seed = int(seed) & 0x7FFFFFFF
-    return seed if seed != 0 else 0x5EED
-
-
-def embed(mol: Chem.Mol, n: int, seed: int) -> list[int]:
-    """ETKDGv3-embed ``n`` conformers into ``mol`` (in place); returns conformer ids (maybe fewer than ``n``)."""
-    params = AllChem.ETKDGv3()
-    params.randomSeed = _rdkit_seed(seed)
-    params.numThreads = 1
-    params.pruneRmsThresh = -1.0
-    cids = list(AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params))
-    if not cids:  # hard cases (large rings, cages): random starting coordinates
-        params.useRandomCoords = True
-        cids = list(AllChem.EmbedMultipleConfs(mol, numConfs=n, params=params))
-    return cids
-
-
-def mmff_minimise(mol: Chem.Mol, max_iters: int = 2000) -> tuple[np.ndarray, str]:
-    """MMFF94-minimise every conformer in place (UFF where MMFF94 lacks parameters, e.g. boron).
-
-    Returns:
-        ``(energies [C] in kcal/mol, force field name)``.
-
-    Raises:
-        InputError: neither MMFF94 nor UFF has parameters for the molecule.
-    """
-    if AllChem.MMFFHasAllMoleculeParams(mol):
-        res = AllChem.MMFFOptimizeMoleculeConfs(mol, numThreads=1, maxIters=max_iters)
-        name = "MMFF94"
-    elif AllChem.UFFHasAllMoleculeParams(mol):
-        res = AllChem.UFFOptimizeMoleculeConfs(mol, numThreads=1, maxIters=max_iters)
-        name = "UFF"
-    else:
-        raise InputError("neither MMFF94 nor UFF has parameters for this molecule", smiles=_smiles(mol))
-    return np.array([e for _, e in res], dtype=np.float64), name
-
-
-def mmff_energies(mol: Chem.Mol) -> np.ndarray | None:
-    """MMFF94 single-point energies [C] (kcal/mol) of the conformers, or None without parameters."""
-    props = AllChem.MMFFGetMoleculeProperties(mol)
-    if props is None:
-        return None
-    out = []
-    for conf in mol.GetConformers():
-        ff = AllChem.MMFFGetMoleculeForceField(mol, props, confId=conf.GetId())
-        out.append(ff.CalcEnergy())
-    return np.array(out, dtype=np.float64)
-
-
-def xtb_minimise(mol: Chem.Mol, level: str = "vtight", max_steps: int = 400) -> tuple[np.ndarray, list[str | None]]:
-    """GFN2-xTB minimisation of every conformer in place (:mod:`confgen.chem.xtb`: MMFF94 Hessian, RFO/BFGS).
-
-    Args:
-        mol: molecule with explicit hydrogens and conformers (ideally MMFF94 minima).
-        level: xtb convergence level (:data:`confgen.chem.xtb.LEVELS`).
-        max_steps: single points per conformer at most.
-
-    Returns:
-        ``(energies [C] in Hartree, reasons [C])``: a reason is None for a good conformer, else why it failed
-        (SCF failure, a changed bond graph after minimisation, no convergence); failed conformers keep
-        their start geometry and a NaN energy.
-    """
-    from confgen.chem.xtb import XtbCalculator, XtbError, XtbOptions, bonds_changed, mmff_hessian, xtb_optimise
-
-    calc = XtbCalculator.for_mol(mol)
-    options = XtbOptions(level=level, max_steps=max_steps)
-    energies = np.full(mol.GetNumConformers(), np.nan)
-    reasons: list[str | None] = []
-    for k, conf in enumerate(mol.GetConformers()):
-        try:
-            res = xtb_optimise(calc, conf.GetPositions(), mmff_hessian(mol, conf.GetId()), options)
-        except XtbError as exc:
-            reasons.append(f"GFN2-xTB failed: {exc}")
-            continue
-        changed = bonds_changed(mol, res.pos)
-        if changed:
-            i, j = changed[0]
-            reasons.append(f"bond graph changed during GFN2-xTB minimisation (atoms {i}-{j}"
-                           + (f" and {len(changed) - 1} more pairs)" if len(changed) > 1 else ")"))
-            continue
-        if not res.converged:
-            reasons.append(f"GFN2-xTB minimisation not converged in {max_steps} steps")
-            continue
-        conf.SetPositions(np.ascontiguousarray(res.pos))
-        energies[k] = res.energy
-        reasons.append(None)
-    return energies, reasons
-
-
-def self_rmsd(mol: Chem.Mol) -> np.ndarray:
-    """[C, C] heavy-atom symmetry-aware RMSD between the conformers of ``mol``."""
-    from confgen.evaluation import rmsd_matrix
-
-    return rmsd_matrix(mol, mol)
+def embed_conformers(mol: Chem.Mol, n: int, seed: int) -> Chem.Mol:
+    """A copy of ``mol`` with up to ``n`` ETKDGv3 conformers (ids 0..k-1), seeded by the ensemble ``seed``
+    (its low 31 bits); from random coordinates only where the normal start embeds none."""
+    positions = etkdg.embed(mol, n, lambda block, random_coords: int(seed) & 0x7FFFFFFF, fallback="if_none")
+    return with_positions(mol, positions)
 
 
 def _smiles(mol: Chem.Mol) -> str:
-    try:
-        return Chem.MolToSmiles(Chem.RemoveHs(mol))
-    except Exception:  # noqa: BLE001
-        return "<molecule>"
-
-
-def prune(order: Sequence[int], rmsd: np.ndarray, threshold: float) -> list[int]:
-    """Greedy duplicate removal: walk ``order`` and keep a conformer unless it is within ``threshold`` of a kept one."""
-    kept: list[int] = []
-    for i in order:
-        if threshold <= 0 or not kept or rmsd[i, kept].min() >= threshold:
-            kept.append(i)
-    return kept
-
-
-def select(candidates: list[int], rmsd: np.ndarray, n: int, how: str, rng: np.random.Generator) -> list[int]:
-    """Choose at most ``n`` of ``candidates`` (energy-ordered): diverse (max-min RMSD), lowest energy, or random."""
-    if len(candidates) <= n:
-        return list(candidates)
-    if how == "energy":
-        return list(candidates[:n])
-    if how == "random":
-        return sorted(rng.choice(candidates, size=n, replace=False).tolist(), key=candidates.index)
-    chosen = [candidates[0]]
-    dist = rmsd[candidates[0], candidates].astype(np.float64)
-    dist[0] = -np.inf  # never pick a conformer twice (ties at zero RMSD: one heavy atom, exact duplicates)
-    while len(chosen) < n:
-        k = int(np.argmax(dist))
-        chosen.append(candidates[k])
-        dist = np.minimum(dist, rmsd[candidates[k], candidates])
-        dist[k] = -np.inf
-    return sorted(chosen, key=candidates.index)
-
-
-def boltzmann_weights(energies: np.ndarray, temperature: float) -> np.ndarray:
-    """exp(-(E - Emin) / RT), normalised; ``energies`` [K] in kcal/mol."""
-    e = np.asarray(energies, dtype=np.float64)
-    w = np.exp(-(e - e.min()) / (GAS_CONSTANT_KCAL * temperature))
-    return w / w.sum()
+    return safe_smiles(mol, default="<molecule>")
 
 
 def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, seed: int | None = None) -> Ensemble:
@@ -270,8 +143,9 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
     mol.RemoveAllConformers()
     template = Chem.Mol(mol)
     n_embed = opt.n_confs * opt.oversample
-    cids = embed(mol, n_embed, seed)
-    if not cids:
+    mol = embed_conformers(mol, n_embed, seed)
+    n_embedded = mol.GetNumConformers()
+    if not n_embedded:
         raise InputError("ETKDG could not embed the molecule", smiles=_smiles(mol))
 
     forcefield = None
@@ -279,7 +153,10 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
     if opt.method == "etkdg":
         energies = None
     else:
-        energies, forcefield = mmff_minimise(mol, opt.mmff_max_iters)
+        minimised = minimise(mol, max_iters=opt.mmff_max_iters)
+        if minimised is None:
+            raise InputError("neither MMFF94 nor UFF has parameters for this molecule", smiles=_smiles(mol))
+        energies, forcefield = minimised
         if opt.method == "xtb":
             mol, energies, mmff_kcal = _xtb_stage(mol, energies, opt, info)
             forcefield = "GFN2-xTB"
@@ -306,7 +183,7 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
     if opt.method == "xtb":
         info["xtb_energy_hartree"] = (energies[chosen] / KCAL_PER_HARTREE).tolist()
         info["mmff_energy_kcal"] = mmff_kcal[chosen].tolist()
-    return Ensemble(mol=out, energies=rel, weights=weights, n_embedded=len(cids), info=info)
+    return Ensemble(mol=out, energies=rel, weights=weights, n_embedded=n_embedded, info=info)
 
 
 def _xtb_stage(mol: Chem.Mol, mmff_kcal: np.ndarray, opt: EnsembleOptions, info: dict):

@@ -34,6 +34,11 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import rdDetermineBonds
 
+from confgen.chem.conformers import with_positions
+from confgen.chem.forcefield import KCAL_PER_HARTREE
+from confgen.chem.selection import boltzmann_weights
+from confgen.chem.smiles import canonical_smiles, heavy_atom_count, parse_smiles, try_canonical_smiles
+from confgen.chem.stereo import StereoSignature, stereo_from_3d
 from confgen.data import safe_pickle
 from confgen.data.shards import is_shard_dir, iter_shard, shard_paths
 from confgen.errors import ConfgenError, InputError
@@ -79,48 +84,6 @@ class MolRecord:
 # ----------------------------------------------------------------------------------------------- SMILES helpers
 
 
-def canonical_smiles(mol_or_smiles: Chem.Mol | str, stereo: bool) -> str:
-    """Canonical SMILES without explicit hydrogens; ``stereo=False`` drops stereo (and isotopes).
-
-    Used for exclusion lists and for matching molecules between files by graph.
-
-    Args:
-        mol_or_smiles: an RDKit Mol (stereo as set on the Mol) or a SMILES string.
-        stereo: keep stereochemistry (isomeric SMILES) or not.
-
-    Raises:
-        InputError: the SMILES cannot be parsed.
-    """
-    if isinstance(mol_or_smiles, str):
-        mol = _parse_smiles(mol_or_smiles)
-        if mol is None:
-            raise InputError("invalid SMILES", smiles=mol_or_smiles)
-    else:
-        mol = mol_or_smiles
-    params = Chem.RemoveHsParameters()
-    if not stereo:
-        params.removeDefiningBondStereo = True  # an imine's N-H otherwise stays as [H]
-    try:
-        mol = Chem.RemoveHs(mol, params)
-    except Exception:  # noqa: BLE001 - odd valences: drop H without sanitising
-        mol = Chem.RemoveHs(mol, params, sanitize=False)
-    return Chem.MolToSmiles(mol, isomericSmiles=stereo)
-
-
-def _parse_smiles(smiles: str) -> Chem.Mol | None:
-    with quiet_rdkit():
-        return Chem.MolFromSmiles(smiles)
-
-
-def _try_canonical(smiles: str, stereo: bool) -> str | None:
-    mol = _parse_smiles(smiles)
-    return None if mol is None else canonical_smiles(mol, stereo=stereo)
-
-
-def heavy_atom_count(mol: Chem.Mol) -> int:
-    return sum(1 for a in mol.GetAtoms() if a.GetAtomicNum() > 1)
-
-
 # ----------------------------------------------------------------------------------------- conformer merging
 
 
@@ -139,60 +102,6 @@ def _graph_signature(mol: Chem.Mol) -> tuple[tuple[int, ...], frozenset[tuple[in
     bonds = frozenset((min(b.GetBeginAtomIdx(), b.GetEndAtomIdx()), max(b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
                       for b in mol.GetBonds())
     return nums, bonds
-
-
-class _StereoSignature:
-    """Stereo of a template Mol as signs computed from coordinates, to compare conformers cheaply.
-
-    Tetrahedral centres: sign of the signed volume of the first three neighbours around the centre.
-    Stereo double bonds: cis (|dihedral| < 90 deg) or trans of the bond's stereo atoms.
-    """
-
-    def __init__(self, template: Chem.Mol, pos: np.ndarray):
-        centres = []
-        for atom in template.GetAtoms():
-            if atom.GetChiralTag() in (Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW):
-                nbrs = [n.GetIdx() for n in atom.GetNeighbors()]
-                if len(nbrs) >= 3:
-                    centres.append([atom.GetIdx()] + nbrs[:3])
-        self.centres = np.asarray(centres, dtype=np.int64).reshape(-1, 4)
-        dbs = []
-        for bond in template.GetBonds():
-            if bond.GetStereo() in (Chem.BondStereo.STEREOE, Chem.BondStereo.STEREOZ,
-                                    Chem.BondStereo.STEREOCIS, Chem.BondStereo.STEREOTRANS):
-                sa = list(bond.GetStereoAtoms())
-                if len(sa) == 2:
-                    dbs.append([sa[0], bond.GetBeginAtomIdx(), bond.GetEndAtomIdx(), sa[1]])
-        self.double_bonds = np.asarray(dbs, dtype=np.int64).reshape(-1, 4)
-        self.reference = self.signs(pos)
-
-    def signs(self, pos: np.ndarray) -> np.ndarray:
-        """Signs for positions ``pos`` [num_atoms, 3] in the template's atom order."""
-        out = []
-        if len(self.centres):
-            c = pos[self.centres[:, 0]]
-            a, b, d = (pos[self.centres[:, k]] - c for k in (1, 2, 3))
-            out.append(np.sign(np.einsum("ij,ij->i", a, np.cross(b, d))))
-        if len(self.double_bonds):
-            p = pos[self.double_bonds]  # [B, 4, 3]
-            v1 = p[:, 0] - p[:, 1]
-            v2 = p[:, 3] - p[:, 2]
-            axis = p[:, 2] - p[:, 1]
-            axis = axis / np.linalg.norm(axis, axis=1, keepdims=True)
-            v1 = v1 - np.einsum("ij,ij->i", v1, axis)[:, None] * axis
-            v2 = v2 - np.einsum("ij,ij->i", v2, axis)[:, None] * axis
-            out.append(np.sign(np.einsum("ij,ij->i", v1, v2)))
-        return np.concatenate(out) if out else np.zeros(0)
-
-    def matches(self, pos: np.ndarray) -> bool:
-        return bool(np.array_equal(self.signs(pos), self.reference))
-
-
-def _stereo_from_3d(mol: Chem.Mol) -> Chem.Mol:
-    mol = Chem.Mol(mol)
-    if mol.GetNumConformers():
-        Chem.AssignStereochemistryFrom3D(mol)
-    return mol
 
 
 def merge_conformers(mols: list[Chem.Mol], *, ref_smiles: str | None = None, max_confs: int | None = None,
@@ -226,20 +135,20 @@ def merge_conformers(mols: list[Chem.Mol], *, ref_smiles: str | None = None, max
         return []
     template_idx = candidates[0]
     if ref_smiles:
-        want = _try_canonical(ref_smiles, stereo=True)
+        want = try_canonical_smiles(ref_smiles, stereo=True)
         if want is not None and any(c in want for c in "@/\\"):
             for i in candidates[:10]:
                 try:
-                    if canonical_smiles(_stereo_from_3d(_with_explicit_h(mols[i])), stereo=True) == want:
+                    if canonical_smiles(stereo_from_3d(_with_explicit_h(mols[i])), stereo=True) == want:
                         template_idx = i
                         break
                 except Exception:  # noqa: BLE001 - a broken conformer cannot be the template
                     continue
-    template = _stereo_from_3d(_with_explicit_h(mols[template_idx]))
+    template = stereo_from_3d(_with_explicit_h(mols[template_idx]))
     n_atoms = template.GetNumAtoms()
     signature_t = _graph_signature(template)
     pos_t = template.GetConformer().GetPositions()
-    stereo_t = _StereoSignature(template, pos_t)
+    stereo_t = StereoSignature(template, pos_t)
 
     # map every conformer onto the template's atom order; group by stereo signature
     groups: dict[bytes, list[tuple[int, np.ndarray]]] = {}
@@ -268,29 +177,11 @@ def merge_conformers(mols: list[Chem.Mol], *, ref_smiles: str | None = None, max
         if max_confs is not None:
             members = members[:max_confs]
         first = members[0][0]
-        base = template if first == template_idx else _stereo_from_3d(_with_explicit_h(_positions_on(template,
-                                                                                                    members[0][1])))
-        mol = Chem.Mol(base)
-        mol.RemoveAllConformers()
-        for k, (_, pos) in enumerate(members):
-            conf = Chem.Conformer(n_atoms)
-            conf.SetPositions(np.ascontiguousarray(pos, dtype=np.float64))
-            conf.Set3D(True)
-            conf.SetId(k)
-            mol.AddConformer(conf, assignId=False)
+        base = template if first == template_idx else stereo_from_3d(_with_explicit_h(with_positions(
+            template, [members[0][1]])))
+        mol = with_positions(base, [pos for _, pos in members])
         out.append((mol, [i for i, _ in members]))
     return out
-
-
-def _positions_on(template: Chem.Mol, pos: np.ndarray) -> Chem.Mol:
-    """A copy of ``template`` with one conformer at ``pos`` (stereo tags cleared, to be re-read from 3D)."""
-    mol = Chem.Mol(template)
-    mol.RemoveAllConformers()
-    conf = Chem.Conformer(template.GetNumAtoms())
-    conf.SetPositions(np.ascontiguousarray(pos, dtype=np.float64))
-    conf.Set3D(True)
-    mol.AddConformer(conf, assignId=True)
-    return mol
 
 
 def _records(mols: list[Chem.Mol], *, smiles: str, name: str, source: str, weights: list[float] | None,
@@ -334,7 +225,7 @@ class _Filter:
                 self.split_raw.add(smi)
             self.split_canon = set()
             for smi in self.split_raw:
-                can = _try_canonical(smi, stereo=False)
+                can = try_canonical_smiles(smi, stereo=False)
                 if can is not None:
                     self.split_canon.add(can)
 
@@ -344,7 +235,7 @@ class _Filter:
     def in_split(self, smiles: str, mol: Chem.Mol | None = None) -> bool:
         if self.split_raw is None or smiles in self.split_raw:
             return True
-        can = _try_canonical(smiles, stereo=False)
+        can = try_canonical_smiles(smiles, stereo=False)
         if can is None and mol is not None:
             can = canonical_smiles(mol, stereo=False)
         if can is not None and can in self.split_canon:
@@ -547,7 +438,7 @@ def _iter_smiles(path, *, filt, report, max_confs, stats) -> Iterator[MolRecord]
         for smi, name, source in _iter_smiles_lines(p):
             if not filt.in_split(smi):
                 continue
-            mol = _parse_smiles(smi)
+            mol = parse_smiles(smi)
             if mol is None:
                 report(InputError("invalid SMILES", source=source, smiles=smi))
                 continue
@@ -705,8 +596,6 @@ def _geom_records(data: dict, *, key: str, source: str, filt, report: _Reporter,
 def _iter_shard_dir(path, *, filt, report, max_confs, stats) -> Iterator[MolRecord]:
     """Conformer shards (:mod:`confgen.data.shards`), GEOM's way: conformers within :data:`SHARD_ENERGY_WINDOW`
     kcal/mol of the molecule's lowest stored energy, with Boltzmann weights at 298.15 K."""
-    from confgen.chem.xtb import KCAL_PER_HARTREE
-    from confgen.data.ensembles import boltzmann_weights
 
     for shard in shard_paths(path):
         try:
@@ -725,7 +614,7 @@ def _iter_shard_dir(path, *, filt, report, max_confs, stats) -> Iterator[MolReco
             weights[keep] = boltzmann_weights(kcal[keep], 298.15)
             order = [i for i in np.argsort(-weights, kind="stable") if i in set(keep.tolist())]
             confs = list(m.mol.GetConformers())
-            mols = [_positions_on(m.mol, confs[i].GetPositions()) for i in order]
+            mols = [with_positions(m.mol, [confs[i].GetPositions()]) for i in order]
             recs = _records(mols, smiles=m.smiles, name=m.smiles, source=source, weights=weights[order].tolist(),
                             max_confs=max_confs, stereo=filt.stereo, stats=stats)
             if not recs:
@@ -933,7 +822,7 @@ def map_geometry_to_smiles(smiles: str, elements: list[str], xyz: np.ndarray) ->
     Raises:
         InputError: invalid SMILES, element/atom-count mismatch, or the graphs do not match.
     """
-    template = _parse_smiles(smiles)
+    template = parse_smiles(smiles)
     if template is None:
         raise InputError("invalid SMILES", smiles=smiles)
     template = Chem.AddHs(template)
@@ -1072,7 +961,7 @@ def load_exclusion_set(files: Iterable[str | os.PathLike]) -> set[str]:
             else:
                 for smi, _name, _src in _iter_smiles_lines(p):
                     out.add(smi)
-                    can = _try_canonical(smi, stereo=False)
+                    can = try_canonical_smiles(smi, stereo=False)
                     if can is not None:
                         out.add(can)
         elif fmt == "rdkit_folder":
@@ -1082,14 +971,14 @@ def load_exclusion_set(files: Iterable[str | os.PathLike]) -> set[str]:
             for summary in summaries:
                 for key, _entry in iter_json_object(summary):
                     out.add(key)
-                    can = _try_canonical(key, stereo=False)
+                    can = try_canonical_smiles(key, stereo=False)
                     if can is not None:
                         out.add(can)
         else:
             errors: list[InputError] = []
             for rec in iter_molecules(p, errors=errors):
                 out.add(rec.smiles)
-                can = _try_canonical(rec.smiles, stereo=False)
+                can = try_canonical_smiles(rec.smiles, stereo=False)
                 if can is not None:
                     out.add(can)
                 if rec.mol.GetNumAtoms():
@@ -1114,7 +1003,7 @@ def _exclusion_from_csv(p: Path) -> set[str]:
                     smi = (row.get(c) or "").strip()
                     if smi:
                         out.add(smi)
-                        can = _try_canonical(smi, stereo=False)
+                        can = try_canonical_smiles(smi, stereo=False)
                         if can is not None:
                             out.add(can)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -1130,5 +1019,5 @@ def is_excluded(record: MolRecord, exclusion: set[str]) -> bool:
         return True
     if canonical_smiles(record.mol, stereo=False) in exclusion:
         return True
-    can = _try_canonical(record.smiles, stereo=False)
+    can = try_canonical_smiles(record.smiles, stereo=False)
     return can is not None and can in exclusion

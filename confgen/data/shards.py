@@ -31,13 +31,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Iterator
 
 import numpy as np
 from rdkit import Chem
+
+from confgen.chem.files import atomic_write
 
 SHARD_SUFFIX = ".npz"
 _ARRAYS = ("index", "smiles", "mapped_smiles", "n_atoms", "n_confs", "pos", "energy", "aux_energy",
@@ -144,16 +145,7 @@ def write_shard(directory: str | os.PathLike, buffer: ShardBuffer, meta: dict, p
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{prefix}-{_content_hash(arrays)[:16]}{SHARD_SUFFIX}"
-    fd, tmp = tempfile.mkstemp(prefix=f".{prefix}-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, final)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(final, lambda fh: np.savez_compressed(fh, **arrays), binary=True, mode=0o644)
     return final
 
 

@@ -398,8 +398,59 @@ def repair_stereo(spec: StereoSpec, pos: np.ndarray) -> tuple[np.ndarray, np.nda
     return pos, ok, mirrored
 
 
-def conformer_stereo_ok(mol: Chem.Mol, conf_id: int = -1, spec: StereoSpec | None = None) -> bool:
-    """Whether one conformer of ``mol`` has the stereo that ``mol``'s graph specifies."""
-    spec = spec if spec is not None else stereo_spec(mol)
-    pos = mol.GetConformer(conf_id).GetPositions()
-    return bool(check_stereo(spec, pos).ok[0])
+# ----------------------------------------------------------------------------- stereo read from coordinates
+def stereo_from_3d(mol: Chem.Mol) -> Chem.Mol:
+    """A copy of ``mol`` with its stereo tags assigned from its (first) conformer (RDKit's perception)."""
+    mol = Chem.Mol(mol)
+    if mol.GetNumConformers():
+        Chem.AssignStereochemistryFrom3D(mol)
+    return mol
+
+
+class StereoSignature:
+    """Stereo of a template Mol as signs computed from coordinates, to group conformers by stereoisomer cheaply.
+
+    Tetrahedral centres: sign of the signed volume of the first three neighbours around the centre.
+    Stereo double bonds: cis (|dihedral| < 90 deg) or trans of the bond's stereo atoms. Unlike
+    :func:`check_stereo` this does not judge a conformer against a specification (no margins, no fourth
+    neighbour): it only tells conformers of one template apart.
+
+    Args:
+        template: Mol whose chiral tags and stereo bonds name what to compare.
+        pos: [N, 3] the template's own coordinates (its signs are :attr:`reference`).
+    """
+
+    def __init__(self, template: Chem.Mol, pos: np.ndarray):
+        centres = []
+        for atom in template.GetAtoms():
+            if atom.GetChiralTag() in (Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW):
+                nbrs = [n.GetIdx() for n in atom.GetNeighbors()]
+                if len(nbrs) >= 3:
+                    centres.append([atom.GetIdx()] + nbrs[:3])
+        self.centres = np.asarray(centres, dtype=np.int64).reshape(-1, 4)
+        dbs = []
+        for bond in template.GetBonds():
+            if bond.GetStereo() in _CIS + _TRANS:
+                sa = list(bond.GetStereoAtoms())
+                if len(sa) == 2:
+                    dbs.append([sa[0], bond.GetBeginAtomIdx(), bond.GetEndAtomIdx(), sa[1]])
+        self.double_bonds = np.asarray(dbs, dtype=np.int64).reshape(-1, 4)
+        self.reference = self.signs(pos)
+
+    def signs(self, pos: np.ndarray) -> np.ndarray:
+        """Signs for positions ``pos`` [num_atoms, 3] in the template's atom order."""
+        out = []
+        if len(self.centres):
+            c = pos[self.centres[:, 0]]
+            a, b, d = (pos[self.centres[:, k]] - c for k in (1, 2, 3))
+            out.append(np.sign(np.einsum("ij,ij->i", a, np.cross(b, d))))
+        if len(self.double_bonds):
+            p = pos[self.double_bonds]  # [B, 4, 3]
+            v1 = p[:, 0] - p[:, 1]
+            v2 = p[:, 3] - p[:, 2]
+            axis = p[:, 2] - p[:, 1]
+            axis = axis / np.linalg.norm(axis, axis=1, keepdims=True)
+            v1 = v1 - np.einsum("ij,ij->i", v1, axis)[:, None] * axis
+            v2 = v2 - np.einsum("ij,ij->i", v2, axis)[:, None] * axis
+            out.append(np.sign(np.einsum("ij,ij->i", v1, v2)))
+        return np.concatenate(out) if out else np.zeros(0)

@@ -1,0 +1,30 @@
+"""Small molecule helpers shared by the tests: SDF ensembles, ETKDG-embedded molecules, renumbered copies."""
+
+from pathlib import Path
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+
+def sdf_ensemble(path: Path) -> Chem.Mol:
+    """All records of one SDF (same atom order) as conformers of one Mol."""
+    mols = [m for m in Chem.SDMolSupplier(str(path), removeHs=False)]
+    base = Chem.Mol(mols[0])
+    base.RemoveAllConformers()
+    for m in mols:
+        base.AddConformer(Chem.Conformer(m.GetConformer()), assignId=True)
+    return base
+
+
+def embed_mol(smiles: str, n: int, seed: int) -> Chem.Mol:
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    ids = AllChem.EmbedMultipleConfs(mol, numConfs=n, randomSeed=seed)
+    assert len(ids) == n
+    return mol
+
+
+def shuffled(mol: Chem.Mol, seed: int) -> Chem.Mol:
+    order = list(range(mol.GetNumAtoms()))
+    np.random.default_rng(seed).shuffle(order)
+    return Chem.RenumberAtoms(mol, order)
