@@ -7,11 +7,9 @@ that hold the evenly spread conformers the benchmark checked (per-molecule seeds
 prints each failure with the failed checks.
 """
 import json, sys, collections
-import numpy as np
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from rdkit import Chem
 from confgen.benchmark import _input_mol, _qm9_num_confs, _pick_evenly
 from confgen.evaluation import load_ensembles
 from confgen.generate import generate_conformers

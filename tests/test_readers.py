@@ -5,7 +5,6 @@ import itertools
 import json
 import pickle
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,23 +1,14 @@
-"""Input readers (.smi/.csv/.sdf) with bad records, and the atomic SDF writer."""
+"""confgen.io.inputs: input readers (.smi/.csv/.sdf) with bad records, fragments and stereo policies."""
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
+from confgen.chem.stereo import stereo_spec
 from confgen.errors import ConfgenError, InputError
-from confgen.io import (
-    PROP_CONF_ID,
-    PROP_INDEX,
-    PROP_MMFF_ENERGY,
-    PROP_SMILES,
-    AtomicSDFWriter,
-    read_inputs,
-    read_sdf_conformers,
-)
-from confgen.chem.stereo import check_stereo, stereo_spec
+from confgen.io import input_format, iter_inputs, read_inputs
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TOO_LARGE = "C" * 201
@@ -116,47 +107,6 @@ def test_examples_are_readable_and_stereo_rich():
         assert Chem.MolToSmiles(Chem.MolFromSmiles(by_name[r.name].smiles)) == r.smiles
 
 
-def _conformers(smiles: str, n: int) -> Chem.Mol:
-    m = Chem.AddHs(Chem.MolFromSmiles(smiles))
-    AllChem.EmbedMultipleConfs(m, n, randomSeed=9)
-    return m
-
-
-def test_writer_properties_titles_and_round_trip(tmp_path):
-    out = tmp_path / "out.sdf"
-    a, b = _conformers("C[C@H](N)O", 3), _conformers("CC", 2)
-    for k, c in enumerate(b.GetConformers()):
-        c.SetDoubleProp(PROP_MMFF_ENERGY, 1.5 + k)
-    with AtomicSDFWriter(out) as w:
-        w.write_conformers(a, name="first", smiles="C[C@H](N)O", index=0)
-        w.write_conformers(b, name="second one", smiles="CC", index=4)
-    back = read_sdf_conformers(out)
-    assert [m.GetProp("_Name") for m in back] == ["first"] * 3 + ["second one"] * 2
-    assert [m.GetIntProp(PROP_CONF_ID) for m in back] == [0, 1, 2, 0, 1]
-    assert [m.GetIntProp(PROP_INDEX) for m in back] == [0, 0, 0, 4, 4]
-    assert [m.GetProp(PROP_SMILES) for m in back] == ["C[C@H](N)O"] * 3 + ["CC"] * 2
-    assert [m.HasProp(PROP_MMFF_ENERGY) for m in back] == [False] * 3 + [True] * 2
-    assert back[4].GetDoubleProp(PROP_MMFF_ENERGY) == pytest.approx(2.5)
-    assert all(m.GetNumAtoms() == a.GetNumAtoms() for m in back[:3])  # explicit H kept
-    np.testing.assert_allclose(back[1].GetConformer().GetPositions(), a.GetConformer(1).GetPositions(), atol=1e-4)
-    spec = stereo_spec(a)
-    assert check_stereo(spec, np.stack([m.GetConformer().GetPositions() for m in back[:3]])).ok.all()
-
-
-def test_writer_is_atomic(tmp_path):
-    out = tmp_path / "out.sdf"
-    out.write_text("previous result\n")
-    with pytest.raises(RuntimeError):
-        with AtomicSDFWriter(out) as w:
-            w.write_conformers(_conformers("CCO", 2), name="x", smiles="CCO", index=0)
-            raise RuntimeError("interrupted")
-    assert out.read_text() == "previous result\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.sdf"]  # no temp file left
-    with pytest.raises(ConfgenError, match="does not exist"):
-        with AtomicSDFWriter(tmp_path / "nodir" / "out.sdf"):
-            pass
-
-
 @pytest.mark.parametrize("ion", ["[Na+]", "[K+]", "[Li+]", "[Mg+2]", "[Ca+2]", "[Zn+2]", "[Cl-]", "[Br-]", "[I-]",
                                  "[F-]", "[NH4+]", "O"])
 def test_counter_ions_and_solvent_are_removed_never_an_error(ion):
@@ -168,7 +118,7 @@ def test_counter_ions_and_solvent_are_removed_never_an_error(ion):
 
 
 def test_largest_organic_fragment_counts_heavy_atoms_also_with_explicit_hydrogens():
-    from confgen.io import keep_largest_fragment
+    from confgen.chem.molprep import keep_largest_fragment
 
     for smiles in ("C1CCCCC1.OC(=O)c1ccccc1", "OC(=O)c1ccccc1.C1CCCCC1"):
         for mol in (Chem.MolFromSmiles(smiles), Chem.AddHs(Chem.MolFromSmiles(smiles))):
@@ -201,3 +151,31 @@ def test_resolve_stereo_policies():
     spec = mol_from_smiles("C/C=C/[C@H](C)O", source="t")
     (same,), note = resolve_stereo(spec, "refuse")
     assert note is None and same.GetProp(PROP_STEREO_POLICY) == "specified"
+
+
+def test_one_smiles_line_parser_and_one_suffix_list(tmp_path):
+    """confgen.io's input reader and confgen.data.readers read SMILES files alike (names, comments, header)."""
+    from confgen.data.readers import SDF_SUFFIXES, SMILES_SUFFIXES, iter_molecules
+
+    text = "# a comment\nsmiles name\nCC#N acetonitrile # nitrile\nOCC  ethanol  dry\n"
+    for suffix in SMILES_SUFFIXES:
+        path = tmp_path / f"mols{suffix}"
+        path.write_text(text)
+        assert input_format(path) == "smi"
+        got = [(r.smiles, r.name) for r in read_inputs(path)]
+        assert got == [("CC#N", "acetonitrile"), ("OCC", "ethanol dry")]
+        assert [(r.smiles, r.name) for r in iter_molecules(path)] == got
+    assert all(input_format(f"x{s}") == "sdf" for s in SDF_SUFFIXES)
+
+
+def test_gzipped_sdf_input(tmp_path):
+    import gzip
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("C[C@H](N)O"))
+    AllChem.EmbedMolecule(mol, randomSeed=3)
+    mol.SetProp("_Name", "alaninol")
+    with gzip.open(tmp_path / "m.sdf.gz", "wt") as fh:
+        fh.write(Chem.MolToMolBlock(mol) + "$$$$\n")
+    (rec,) = list(iter_inputs(tmp_path / "m.sdf.gz"))
+    assert rec.name == "alaninol" and rec.smiles == "C[C@H](N)O" and rec.mol.GetNumConformers() == 0
+

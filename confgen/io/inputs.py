@@ -1,13 +1,11 @@
-"""Inputs and outputs of ``confgen sample``: read .smi/.txt/.csv/.sdf molecules, write conformers as SDF.
-
-This module is the one place that names the SDF properties confgen writes (:data:`PROP_SMILES` etc.).
-
-Inputs:
-    * ``.smi`` / ``.txt``: ``SMILES [name]`` per line; blank lines and ``#`` comments are skipped, as is a first
-      line whose first field is ``smiles`` (a header).
+"""Inputs:
+    * ``.smi`` / ``.smiles`` / ``.txt`` / ``.ism``: ``SMILES [name]`` per line, parsed as every SMILES file of
+      confgen is (:func:`confgen.data.readers.smiles.iter_smiles_file`): blank lines and ``#`` comments are
+      skipped, as is a first line whose first field is ``smiles`` (a header).
     * ``.csv``: a ``smiles`` column (any case), optional ``name`` and count (:data:`COUNT_COLUMNS`, e.g.
       ``n_conformers``) columns.
-    * ``.sdf``: one molecule per record; stereo is taken from the record (3D coordinates or wedges).
+    * ``.sdf`` / ``.sd`` / ``.mol`` (also gzipped, ``.sdf.gz``): one molecule per record; stereo is taken from the
+      record (3D coordinates or wedges).
 
 Each usable molecule becomes an :class:`InputRecord` with explicit hydrogens and no conformers. A record that
 cannot be used becomes one :class:`confgen.errors.InputError` naming its line or record (and SMILES or
@@ -38,39 +36,26 @@ from typing import Iterator
 
 from rdkit import Chem
 
-from confgen.chem.files import AtomicFile
+from confgen.chem.molprep import is_organic, keep_largest_fragment, stereoisomers
 from confgen.chem.smiles import parse_smiles
 from confgen.data.features import MAX_HEAVY_ATOMS, check_mol
+from confgen.data.readers.sdf import SDF_SUFFIXES, open_sdf
+from confgen.data.readers.smiles import SMILES_SUFFIXES, iter_smiles_file
 from confgen.errors import ConfgenError, InputError
+from confgen.io.properties import (
+    PROP_ISOMERIC_SMILES,
+    PROP_REMOVED_FRAGMENTS,
+    PROP_STEREO_POLICY,
+    PROP_STEREOISOMER,
+)
 from confgen.options import DEFAULT_FRAGMENTS, DEFAULT_MAX_STEREOISOMERS, FRAGMENT_CHOICES, STEREO_CHOICES
 from confgen.rdlog import quiet_rdkit
 
-#: the input SMILES exactly as given (for SDF inputs: the record's canonical isomeric SMILES)
-PROP_SMILES = "confgen_smiles"
-#: index of the input record (0-based, counting every molecule record of the input, failed ones included)
-PROP_INDEX = "confgen_index"
-#: conformer number within its molecule (0-based)
-PROP_CONF_ID = "confgen_conf_id"
-#: MMFF94 energy after ``--relax mmff``, in kcal/mol (the unit is part of the name)
-PROP_MMFF_ENERGY = "confgen_mmff_energy_kcal_mol"
-#: 1 if the conformer passes PoseBusters' "mol" bond-length, bond-angle and clash limits, 0 if it was written
-#: outside them (no retry got inside; see :mod:`confgen.validity`)
-PROP_WITHIN_BOUNDS = "confgen_posebusters_bounds_ok"
-#: fragments removed from a multi-fragment input (salt counter-ions, solvent), as dot-separated SMILES
-PROP_REMOVED_FRAGMENTS = "confgen_removed_fragments"
-#: how unspecified stereo was handled: "specified" (nothing unspecified), "one", "enumerate" (see module doc)
-PROP_STEREO_POLICY = "confgen_stereo_policy"
-#: canonical isomeric SMILES of the molecule generated (its stereo as written)
-PROP_ISOMERIC_SMILES = "confgen_isomeric_smiles"
-#: "k/n": stereoisomer k of the n enumerated for this input (``--stereo enumerate``)
-PROP_STEREOISOMER = "confgen_stereoisomer"
+CSV_SUFFIXES = (".csv",)
+
 
 #: CSV column names read as the conformer count, in order of preference (``n_true``: GEOM reference files)
 COUNT_COLUMNS = ("n_conformers", "num_conformers", "n_confs", "num_confs", "n_true")
-
-SMILES_SUFFIXES = (".smi", ".txt", ".smiles")
-CSV_SUFFIXES = (".csv",)
-SDF_SUFFIXES = (".sdf", ".sd", ".mol")
 
 
 @dataclass
@@ -99,41 +84,6 @@ class InputRecord:
         return self.mol.GetProp(PROP_REMOVED_FRAGMENTS) if self.mol.HasProp(PROP_REMOVED_FRAGMENTS) else ""
 
 
-def _is_organic(mol: Chem.Mol) -> bool:
-    return any(a.GetAtomicNum() == 6 for a in mol.GetAtoms())
-
-
-def keep_largest_fragment(mol: Chem.Mol) -> tuple[Chem.Mol, list[str]]:
-    """The largest organic fragment of ``mol`` and the SMILES of the others.
-
-    The choice follows RDKit's ``LargestFragmentChooser(preferOrganic=True)`` counting heavy atoms (RDKit's
-    own chooser counts explicit hydrogens as atoms, so it would pick cyclohexane over benzoic acid in an SDF
-    with hydrogens): a fragment with carbon before one without, then more heavy atoms, then more atoms, then
-    the larger mass, then the earlier one. Stereo, properties and coordinates of the kept fragment are kept.
-
-    Returns:
-        ``(mol, removed)``: ``mol`` itself and ``[]`` for a single-fragment molecule.
-    """
-    if len(Chem.GetMolFrags(mol)) < 2:
-        return mol, []
-    frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=True)
-    if len(frags) < 2:
-        return mol, []
-
-    def key(k):
-        f = frags[k]
-        heavy = sum(a.GetAtomicNum() > 1 for a in f.GetAtoms())
-        mass = sum(a.GetMass() for a in f.GetAtoms())
-        return (_is_organic(f), heavy, f.GetNumAtoms() + sum(a.GetTotalNumHs() for a in f.GetAtoms()), mass, -k)
-
-    best = max(range(len(frags)), key=key)
-    kept = Chem.Mol(frags[best])
-    for name in mol.GetPropNames():
-        kept.SetProp(name, mol.GetProp(name))
-    removed = [Chem.MolToSmiles(Chem.RemoveHs(f, sanitize=False)) for k, f in enumerate(frags) if k != best]
-    return kept, removed
-
-
 def prepare_mol(mol: Chem.Mol, *, source: str, label: str, max_heavy_atoms: int = MAX_HEAVY_ATOMS,
                 fragments: str = DEFAULT_FRAGMENTS) -> Chem.Mol:
     """Explicit hydrogens, no conformers, one fragment (by default), checked for the featuriser.
@@ -154,7 +104,7 @@ def prepare_mol(mol: Chem.Mol, *, source: str, label: str, max_heavy_atoms: int 
     removed: list[str] = []
     if fragments == "largest":
         mol, removed = keep_largest_fragment(mol)
-        if removed and not _is_organic(mol):
+        if removed and not is_organic(mol):
             raise InputError("no organic fragment (an inorganic salt or mixture); nothing to generate",
                              source=source, smiles=label)
     mol = Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0)
@@ -179,33 +129,6 @@ def mol_from_smiles(smiles: str, *, source: str, max_heavy_atoms: int = MAX_HEAV
     if mol is None or mol.GetNumAtoms() == 0:
         raise InputError("invalid SMILES (RDKit cannot parse it)", source=source, smiles=smiles)
     return prepare_mol(mol, source=source, label=smiles, max_heavy_atoms=max_heavy_atoms, fragments=fragments)
-
-
-def stereoisomers(mol: Chem.Mol, max_isomers: int) -> tuple[list[Chem.Mol], bool]:
-    """The stereoisomers of ``mol`` over its unspecified stereocentres and stereo bonds.
-
-    RDKit's ``EnumerateStereoisomers`` (only unassigned stereo, unique isomers, no embedding test), in its
-    deterministic order; specified stereo is kept.
-
-    Returns:
-        ``(isomers, more)``: at most ``max_isomers`` Mols (same atom order and properties as ``mol``; just
-        ``[mol]`` when nothing is unspecified) and whether more isomers exist than were returned.
-    """
-    from rdkit.Chem.EnumerateStereoisomers import EnumerateStereoisomers, StereoEnumerationOptions
-
-    options = StereoEnumerationOptions(onlyUnassigned=True, unique=True, tryEmbedding=False,
-                                       maxIsomers=0)
-    isomers = []
-    more = False
-    with quiet_rdkit():
-        for iso in EnumerateStereoisomers(mol, options=options):
-            if len(isomers) == max_isomers:
-                more = True
-                break
-            isomers.append(iso)
-    if len(isomers) == 1 and Chem.MolToSmiles(isomers[0]) == Chem.MolToSmiles(mol):
-        return [mol], False
-    return isomers, more
 
 
 def resolve_stereo(mol: Chem.Mol, policy: str = "one", *, max_isomers: int = DEFAULT_MAX_STEREOISOMERS,
@@ -269,13 +192,11 @@ def input_format(path: str | os.PathLike) -> str:
     Raises:
         ConfgenError: unknown suffix.
     """
+    name = Path(path).name.lower()
+    for fmt, suffixes in (("smi", SMILES_SUFFIXES), ("csv", CSV_SUFFIXES), ("sdf", SDF_SUFFIXES)):
+        if name.endswith(suffixes):
+            return fmt
     suffix = Path(path).suffix.lower()
-    if suffix in SMILES_SUFFIXES:
-        return "smi"
-    if suffix in CSV_SUFFIXES:
-        return "csv"
-    if suffix in SDF_SUFFIXES:
-        return "sdf"
     known = ", ".join(SMILES_SUFFIXES + CSV_SUFFIXES + SDF_SUFFIXES)
     raise ConfgenError(f"{path}: unknown input format {suffix or '(no suffix)'!r} (known: {known})")
 
@@ -371,23 +292,8 @@ def count_inputs(path: str | os.PathLike, count_column: str | None = None) -> in
 def _iter_smi(path: Path, max_heavy_atoms: int, fragments: str,
               skip=None) -> Iterator[InputRecord | InputError | int]:
     index = 0
-    first = True
     with _open_text(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            fields = line.split()
-            if not fields or fields[0].startswith("#"):
-                continue
-            if first and fields[0].lower() == "smiles":
-                first = False
-                continue
-            first = False
-            smiles = fields[0]
-            rest = []
-            for tok in fields[1:]:  # '#' inside a SMILES is a triple bond; after it, a comment
-                if tok.startswith("#"):
-                    break
-                rest.append(tok)
-            name = " ".join(rest)
+        for lineno, smiles, name in iter_smiles_file(fh):
             source = f"{path.name}:{lineno}"
             if skip is not None and skip(index):  # outside the window: the index only
                 yield index
@@ -459,8 +365,12 @@ def _iter_csv(path: Path, max_heavy_atoms: int, fragments: str, count_column: st
 
 def _iter_sdf(path: Path, max_heavy_atoms: int, fragments: str,
               skip=None) -> Iterator[InputRecord | InputError | int]:
-    with quiet_rdkit():
-        supplier = Chem.ForwardSDMolSupplier(str(path), removeHs=False, sanitize=True)
+    try:
+        fh = open_sdf(path)
+    except OSError as exc:
+        raise ConfgenError(f"cannot read {path}: {exc.strerror}") from None
+    with fh, quiet_rdkit():
+        supplier = Chem.ForwardSDMolSupplier(fh, removeHs=False, sanitize=True)
         for index, mol in enumerate(supplier):
             source = f"{path.name}:record {index + 1}"
             if skip is not None and skip(index):  # outside the window: the index only
@@ -498,93 +408,3 @@ def _open_text(path: Path):
         raise ConfgenError(f"{path}: not a text file (UTF-8 expected)") from None
     finally:
         fh.close()
-
-
-#: per-conformer properties (set on the RDKit Conformer) that the writer copies to each SDF record
-CONFORMER_PROPS = (PROP_MMFF_ENERGY, PROP_WITHIN_BOUNDS)
-
-
-class AtomicSDFWriter:
-    """Write molecules to an SDF through a temporary file that replaces ``path`` only on success.
-
-    An interrupted or failed run leaves no (truncated) output file, and a run that writes no conformer leaves
-    no (empty) one: ``path`` is then left as it was. Use as a context manager::
-
-        with AtomicSDFWriter("out.sdf") as w:
-            w.write_conformers(mol, name=..., smiles=..., index=...)
-
-    Args:
-        path: output file.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.num_written = 0
-        self._file: AtomicFile | None = None
-
-    def __enter__(self) -> "AtomicSDFWriter":
-        if self.path.is_dir():
-            raise ConfgenError(f"output {self.path} is a directory")
-        self._file = AtomicFile(self.path, make_dirs=False)
-        return self
-
-    def write_conformers(self, mol: Chem.Mol, *, name: str, smiles: str, index: int,
-                         energies: list[float] | None = None) -> None:
-        """Write every conformer of ``mol`` as one record: title ``name``, confgen properties.
-
-        The Mol's own properties (e.g. :data:`PROP_REMOVED_FRAGMENTS`, :data:`PROP_STEREO_POLICY`) are written
-        too; the per-conformer properties of :data:`CONFORMER_PROPS` go to that conformer's record.
-
-        Args:
-            mol: Mol with conformers (explicit hydrogens).
-            name: record title.
-            smiles: value of :data:`PROP_SMILES`.
-            index: value of :data:`PROP_INDEX`.
-            energies: per-conformer MMFF energies (:data:`PROP_MMFF_ENERGY`); ``None``: each conformer's own
-                :data:`PROP_MMFF_ENERGY` property where it has one.
-        """
-        records = conformer_records(mol, name=name, smiles=smiles, index=index, energies=energies)
-        self._file.fh.write("".join(records))
-        self.num_written += len(records)
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None and self.num_written:
-            self._file.commit()
-        else:
-            self._file.discard()
-
-
-def conformer_records(mol: Chem.Mol, *, name: str, smiles: str, index: int,
-                      energies: list[float] | None = None) -> list[str]:
-    """The SDF records of every conformer of ``mol`` (one string each), as :class:`AtomicSDFWriter` writes them:
-    title ``name``, the confgen properties, the Mol's own properties, the conformer's :data:`CONFORMER_PROPS`.
-
-    A record does not depend on its position in the file (no running ``(n)`` number after the property names),
-    so an output assembled from chunks computed elsewhere, or from the concatenated outputs of shards, is byte for
-    byte the output of one run.
-    """
-    out = Chem.Mol(mol)
-    out.SetProp("_Name", name)
-    out.SetProp(PROP_SMILES, smiles)
-    out.SetIntProp(PROP_INDEX, int(index))
-    texts = []
-    for k, conf in enumerate(out.GetConformers()):
-        out.SetIntProp(PROP_CONF_ID, k)
-        for prop in CONFORMER_PROPS:
-            value = conf.GetPropsAsDict().get(prop) if conf.HasProp(prop) else None
-            if prop == PROP_MMFF_ENERGY and energies is not None:
-                value = energies[k]
-            if value is None:
-                if out.HasProp(prop):
-                    out.ClearProp(prop)
-            elif isinstance(value, float):
-                out.SetDoubleProp(prop, value)
-            else:
-                out.SetIntProp(prop, int(value))
-        texts.append(Chem.SDWriter.GetText(out, confId=conf.GetId()))
-    return texts
-
-
-def read_sdf_conformers(path: str | os.PathLike) -> list[Chem.Mol]:
-    """Read an SDF written by confgen (one Mol per record, hydrogens kept)."""
-    return [m for m in Chem.SDMolSupplier(str(path), removeHs=False) if m is not None]
