@@ -191,13 +191,13 @@ def network_call_cost(model, mols, batch_size: int, repeats: int = 5) -> float:
 
     from confgen.data import collate, featurize_mol
     from confgen.data.graph import all_pairs
-    from confgen.generate import _etkdg
+    from confgen.chem.embed import embed
 
     graphs, pos = [], []
     for i in range(batch_size):
         mol = mols[i % len(mols)]
         graphs.append(featurize_mol(mol))
-        pos.append(_etkdg(mol, 1, i, 1)[0])
+        pos.append(embed(mol, 1, lambda block, random_coords, seed=i + 1: seed)[0])
     batch = collate(graphs)
     x = torch.tensor(np.concatenate(pos), dtype=torch.float32)
     sig = torch.full((x.shape[0],), 0.1)

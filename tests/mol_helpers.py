@@ -28,3 +28,13 @@ def shuffled(mol: Chem.Mol, seed: int) -> Chem.Mol:
     order = list(range(mol.GetNumAtoms()))
     np.random.default_rng(seed).shuffle(order)
     return Chem.RenumberAtoms(mol, order)
+
+
+def sorted_distances(pos: np.ndarray) -> np.ndarray:
+    d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    return np.sort(d[np.triu_indices(len(pos), 1)])
+
+
+def bond_lengths(mol: Chem.Mol, conf_id: int = 0) -> np.ndarray:
+    pos = mol.GetConformer(conf_id).GetPositions()
+    return np.array([np.linalg.norm(pos[b.GetBeginAtomIdx()] - pos[b.GetEndAtomIdx()]) for b in mol.GetBonds()])

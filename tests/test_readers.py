@@ -1,7 +1,7 @@
+"""confgen.data.readers: pickles, SDF, GEOM rdkit_folder, SMILES files, records and format detection."""
+
 import csv
 import gzip
-import importlib.util
-import itertools
 import json
 import pickle
 from collections import Counter
@@ -14,19 +14,16 @@ from confgen.chem.smiles import canonical_smiles
 from confgen.data.readers import (
     MolRecord,
     detect_format,
-    is_excluded,
     iter_json_object,
     iter_molecules,
-    load_exclusion_set,
-    map_geometry_to_smiles,
 )
 from confgen.errors import InputError
 
 from geom_fixture import build_rdkit_folder, load_train10
+from mol_helpers import bond_lengths, sorted_distances
 
 TRAIN10_PKL = "geom_drugs_train10/true_conformers_train_first_10smis.pkl"
 TRAIN10_SDF = "geom_drugs_train10/true_conformers_train_first_10smis.sdf"
-QM9_CSV = "qm9/geom_qm9_test_matched_qm9_dft_geometry.csv"
 
 
 def _majority_graph_counts(data: dict) -> dict:
@@ -36,16 +33,6 @@ def _majority_graph_counts(data: dict) -> dict:
         graphs = Counter(Chem.MolToSmiles(Chem.RemoveHs(m), isomericSmiles=False) for m in mols)
         out[key] = graphs.most_common(1)[0][1]
     return out
-
-
-def _sorted_distances(pos: np.ndarray) -> np.ndarray:
-    d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
-    return np.sort(d[np.triu_indices(len(pos), 1)])
-
-
-def _bond_lengths(mol: Chem.Mol, conf_id: int = 0) -> np.ndarray:
-    pos = mol.GetConformer(conf_id).GetPositions()
-    return np.array([np.linalg.norm(pos[b.GetBeginAtomIdx()] - pos[b.GetEndAtomIdx()]) for b in mol.GetBonds()])
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +100,9 @@ def test_sdf_with_renumbered_conformer_and_two_molecules(tmp_path, shared_data):
     assert [r.num_confs for r in recs] == [3, len(other)]
     # the renumbered record is mapped back onto the first record's atom order: same geometry up to symmetry
     pos = recs[0].mol.GetConformer(1).GetPositions()
-    np.testing.assert_allclose(_sorted_distances(pos), _sorted_distances(ref[1].GetConformer().GetPositions()),
+    np.testing.assert_allclose(sorted_distances(pos), sorted_distances(ref[1].GetConformer().GetPositions()),
                                atol=1e-3)
-    assert np.all((_bond_lengths(recs[0].mol, 1) > 0.9) & (_bond_lengths(recs[0].mol, 1) < 1.8))
+    assert np.all((bond_lengths(recs[0].mol, 1) > 0.9) & (bond_lengths(recs[0].mol, 1) < 1.8))
 
 
 def test_rdkit_folder_fixture_and_filters(tmp_path, shared_data, train10):
@@ -181,65 +168,6 @@ def test_rdkit_folder_missing_pickle_and_hostile_pickle(tmp_path, shared_data):
     assert not (tmp_path / "pwned").exists()
 
 
-def test_qm9_csv_geometry_mapped_onto_smiles(shared_data):
-    path = shared_data / QM9_CSV
-    with open(path) as fh:
-        rows = list(csv.DictReader(fh))
-    errors, stats = [], {}
-    recs = list(iter_molecules(path, errors=errors, stats=stats))
-    assert len(recs) + len(errors) == len(rows)
-    assert len(recs) >= 900  # strained rings are matched as subgraphs
-    for rec in recs:
-        assert canonical_smiles(rec.mol, stereo=False) == canonical_smiles(rec.smiles, stereo=False)
-        lengths = _bond_lengths(rec.mol)
-        assert lengths.min() > 0.9 and lengths.max() < 1.9, rec.smiles
-        assert rec.mol.GetNumAtoms() == len(json.loads(rows[int(rec.source.rsplit(":", 1)[1]) - 2]["xyz_ang"]))
-    # stereo comes from the geometry: compare with RDKit's own bond perception on the xyz (independent path)
-    from rdkit.Chem import rdDetermineBonds
-    checked = 0
-    for row, rec in zip(rows, recs):
-        xyz = json.loads(row["xyz_ang"])
-        block = f"{len(xyz)}\n\n" + "".join(f"{e} {x} {y} {z}\n" for e, (x, y, z) in
-                                              zip(eval(row["elements"]), xyz))
-        ref = Chem.MolFromXYZBlock(block)
-        try:
-            rdDetermineBonds.DetermineBonds(ref, charge=0)
-        except Exception:
-            continue
-        Chem.AssignStereochemistryFrom3D(ref)
-        if canonical_smiles(ref, stereo=False) != canonical_smiles(rec.mol, stereo=False):
-            continue
-        assert canonical_smiles(ref, stereo=True) == canonical_smiles(rec.mol, stereo=True)
-        checked += 1
-        if checked == 100:
-            break
-    assert checked == 100
-
-
-@pytest.mark.skipif(importlib.util.find_spec("qm9pack") is None, reason="qm9pack not installed")
-def test_qm9pack_source():
-    errors = []
-    recs = list(itertools.islice(iter_molecules("qm9pack", errors=errors), 300))
-    assert len(recs) == 300 and not errors
-    assert recs[0].smiles == "C" and recs[0].mol.GetNumAtoms() == 5
-    for rec in recs:
-        assert canonical_smiles(rec.mol, stereo=False) == canonical_smiles(rec.smiles, stereo=False)
-        assert _bond_lengths(rec.mol).max() < 1.9
-
-
-def test_map_geometry_rejects_wrong_graph():
-    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
-    from rdkit.Chem import AllChem
-    AllChem.EmbedMolecule(mol, randomSeed=7)
-    elements = [a.GetSymbol() for a in mol.GetAtoms()]
-    xyz = mol.GetConformer().GetPositions()
-    perm = np.random.default_rng(1).permutation(len(elements))
-    got = map_geometry_to_smiles("OCC", [elements[i] for i in perm], xyz[perm])
-    np.testing.assert_allclose(_sorted_distances(got.GetConformer().GetPositions()), _sorted_distances(xyz))
-    with pytest.raises(InputError, match="does not match"):
-        map_geometry_to_smiles("COC", elements, xyz)
-
-
 def test_smiles_files(tmp_path):
     smi = tmp_path / "mols.smi"
     smi.write_text("# comment\nCCO ethanol\n\nC1CC broken\nc1ccccc1\n[H][H] hydrogen\n")
@@ -302,26 +230,6 @@ def test_iter_json_object_streams_entries(tmp_path):
     from confgen.errors import ConfgenError
     with pytest.raises(ConfgenError, match="t.json: invalid JSON"):
         list(iter_json_object(tmp_path / "t.json"))
-
-
-def test_exclusion_set(tmp_path, shared_data):
-    root = shared_data / "geom_drugs_tora3d7"
-    with open(root / "index.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    sdfs = [root / "molecules" / r["dir"] / r["true_file"] for r in rows]
-    excl = load_exclusion_set(sdfs)
-    for r in rows:
-        assert canonical_smiles(r["smiles"], stereo=False) in excl
-    excl_csv = load_exclusion_set([root / "index.csv", shared_data / "splits/geom_drugs/test_smiles.csv"])
-    assert canonical_smiles(rows[6]["smiles"], stereo=False) in excl_csv
-    # records of the training pickle that are in the GEOM-Drugs test split are flagged
-    test_split = load_exclusion_set([shared_data / "splits/geom_drugs/test_smiles.csv"])
-    flagged = [r for r in iter_molecules(shared_data / TRAIN10_PKL) if is_excluded(r, test_split)]
-    assert len(flagged) == 1  # as documented in ../shared/data/README.md
-    rf = build_rdkit_folder(tmp_path / "rf", shared_data, max_mols=2)
-    assert len(load_exclusion_set([rf])) >= 2
-    with pytest.raises(Exception, match="no such file"):
-        load_exclusion_set([tmp_path / "nope.smi"])
 
 
 def test_molrecord_fields():

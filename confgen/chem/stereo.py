@@ -283,24 +283,6 @@ def _dihedral_cos(pos: np.ndarray, quads: np.ndarray) -> np.ndarray:
     return (n1 * n2).sum(-1) / denom
 
 
-def double_bond_cos(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
-    """Cosine of the dihedral a-b=c-d of each specified double bond (its reference atoms).
-
-    Args:
-        spec: the molecule's :class:`StereoSpec`.
-        pos: [K, N, 3] (or [N, 3]) coordinates.
-
-    Returns:
-        [K, B] cos(dihedral): +1 cis, -1 trans.
-    """
-    pos = np.asarray(pos, dtype=np.float64)
-    if pos.ndim == 2:
-        pos = pos[None]
-    if not spec.num_bonds:
-        return np.zeros((pos.shape[0], 0))
-    return _dihedral_cos(pos, spec.bonds)
-
-
 def double_bond_ok(spec: StereoSpec, pos: np.ndarray) -> np.ndarray:
     """Whether every substituent pair across each specified double bond is on its specified side.
 
