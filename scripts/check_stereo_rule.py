@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem import AllChem
-from confgen.evaluation import load_ensembles
 from confgen.chem.stereo import centre_ok, chiral_volumes, stereo_spec, tetrahedron_volumes
+from confgen.evaluation import load_ensembles
 from confgen.rdlog import quiet_rdkit
 QM9 = Path(__file__).resolve().parents[2] / "shared" / "data" / "qm9" / "geom_qm9_test_matched_qm9_dft_geometry.csv"
 recs, _, _ = load_ensembles(QM9, side="reference")

@@ -24,3 +24,17 @@ def test_heavy_atom_copy_keeps_order_and_positions():
     assert index == heavy_atom_indices(mol) == [0, 1, 2, 3, 4]
     assert [a.GetSymbol() for a in heavy.GetAtoms()] == ["O", "C", "C", "N", "O"]
     assert np.array_equal(heavy_positions(heavy), heavy_positions(mol, index))
+
+
+def test_with_explicit_hydrogens_places_them_in_3d_and_keeps_explicit_mols():
+    from rdkit import Chem
+
+    from confgen.chem.conformers import with_explicit_hydrogens
+
+    mol = embed_mol("CCO", 1, seed=3)
+    assert with_explicit_hydrogens(mol) is mol
+    heavy = Chem.RemoveHs(mol)
+    again = with_explicit_hydrogens(heavy)
+    assert again.GetNumAtoms() == mol.GetNumAtoms() and again.GetNumConformers() == 1
+    h_pos = again.GetConformer().GetPositions()[3:]
+    assert (np.linalg.norm(h_pos, axis=1) > 0).all()  # placed, not at the origin

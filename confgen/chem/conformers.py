@@ -15,7 +15,7 @@ from rdkit import Chem
 from confgen.chem.smiles import safe_smiles
 from confgen.errors import InputError
 
-__all__ = ["with_conformers", "with_positions", "heavy_atom_indices", "heavy_atom_copy", "heavy_positions"]
+__all__ = ["with_conformers", "with_positions", "with_explicit_hydrogens", "heavy_atom_indices", "heavy_atom_copy", "heavy_positions"]
 
 
 def with_conformers(template: Chem.Mol, conformers: Iterable[Chem.Conformer]) -> Chem.Mol:
@@ -42,6 +42,14 @@ def with_positions(template: Chem.Mol, positions: Iterable[np.ndarray]) -> Chem.
         conf.SetId(k)
         out.AddConformer(conf, assignId=False)
     return out
+
+
+def with_explicit_hydrogens(mol: Chem.Mol) -> Chem.Mol:
+    """``mol`` with its implicit hydrogens made explicit (placed in 3D where it has conformers); ``mol`` itself
+    when it has none."""
+    if any(a.GetNumImplicitHs() for a in mol.GetAtoms()):
+        return Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0)
+    return mol
 
 
 def heavy_atom_indices(mol: Chem.Mol) -> list[int]:

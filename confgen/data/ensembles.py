@@ -31,7 +31,7 @@ import numpy as np
 from rdkit import Chem
 
 from confgen.chem import embed as etkdg
-from confgen.chem.conformers import with_conformers, with_positions
+from confgen.chem.conformers import with_conformers, with_explicit_hydrogens, with_positions
 from confgen.chem.forcefield import KCAL_PER_HARTREE, minimise
 from confgen.chem.rmsd import self_rmsd
 from confgen.chem.selection import SELECTIONS, boltzmann_weights, prune, select
@@ -138,8 +138,7 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
     mol = Chem.Mol(mol)
     if not any(a.GetAtomicNum() > 1 for a in mol.GetAtoms()):
         raise InputError("molecule has no heavy atoms", smiles=_smiles(mol))
-    if any(a.GetNumImplicitHs() for a in mol.GetAtoms()):
-        mol = Chem.AddHs(mol)
+    mol = with_explicit_hydrogens(mol)
     mol.RemoveAllConformers()
     template = Chem.Mol(mol)
     n_embed = opt.n_confs * opt.oversample

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from rdkit import Chem
 
-from confgen.chem.conformers import with_positions
+from confgen.chem.conformers import with_explicit_hydrogens, with_positions
 from confgen.chem.smiles import canonical_smiles, heavy_atom_count, try_canonical_smiles
 from confgen.chem.stereo import StereoSignature, stereo_from_3d
 from confgen.errors import InputError
@@ -37,16 +37,6 @@ class MolRecord:
     @property
     def num_confs(self) -> int:
         return self.mol.GetNumConformers()
-
-
-def _has_implicit_h(mol: Chem.Mol) -> bool:
-    return any(a.GetNumImplicitHs() for a in mol.GetAtoms())
-
-
-def with_explicit_h(mol: Chem.Mol) -> Chem.Mol:
-    if _has_implicit_h(mol):
-        return Chem.AddHs(mol, addCoords=mol.GetNumConformers() > 0)
-    return mol
 
 
 def _graph_signature(mol: Chem.Mol) -> tuple[tuple[int, ...], frozenset[tuple[int, int]]]:
@@ -91,12 +81,12 @@ def merge_conformers(mols: list[Chem.Mol], *, ref_smiles: str | None = None, max
         if want is not None and any(c in want for c in "@/\\"):
             for i in candidates[:10]:
                 try:
-                    if canonical_smiles(stereo_from_3d(with_explicit_h(mols[i])), stereo=True) == want:
+                    if canonical_smiles(stereo_from_3d(with_explicit_hydrogens(mols[i])), stereo=True) == want:
                         template_idx = i
                         break
                 except Exception:  # noqa: BLE001 - a broken conformer cannot be the template
                     continue
-    template = stereo_from_3d(with_explicit_h(mols[template_idx]))
+    template = stereo_from_3d(with_explicit_hydrogens(mols[template_idx]))
     n_atoms = template.GetNumAtoms()
     signature_t = _graph_signature(template)
     pos_t = template.GetConformer().GetPositions()
@@ -109,7 +99,7 @@ def merge_conformers(mols: list[Chem.Mol], *, ref_smiles: str | None = None, max
         if i == template_idx:
             pos = pos_t
         else:
-            m = with_explicit_h(mols[i])
+            m = with_explicit_hydrogens(mols[i])
             pos_m = m.GetConformer().GetPositions()
             if _graph_signature(m) == signature_t:
                 pos = pos_m
@@ -129,7 +119,7 @@ def merge_conformers(mols: list[Chem.Mol], *, ref_smiles: str | None = None, max
         if max_confs is not None:
             members = members[:max_confs]
         first = members[0][0]
-        base = template if first == template_idx else stereo_from_3d(with_explicit_h(with_positions(
+        base = template if first == template_idx else stereo_from_3d(with_explicit_hydrogens(with_positions(
             template, [members[0][1]])))
         mol = with_positions(base, [pos for _, pos in members])
         out.append((mol, [i for i, _ in members]))
