@@ -179,3 +179,17 @@ def test_gzipped_sdf_input(tmp_path):
     (rec,) = list(iter_inputs(tmp_path / "m.sdf.gz"))
     assert rec.name == "alaninol" and rec.smiles == "C[C@H](N)O" and rec.mol.GetNumConformers() == 0
 
+
+
+def test_one_smiles_column_rule_for_csv(tmp_path):
+    """confgen.io's CSV input and confgen.data.readers pick the same SMILES column."""
+    from confgen.data.readers import iter_molecules
+
+    path = tmp_path / "mols.csv"
+    path.write_text("name,geom_smiles,Smiles_note\nethanol,OCC,x\npropane,CCC,y\n")
+    got = [(r.smiles, r.name) for r in read_inputs(path)]
+    assert got == [("OCC", "ethanol"), ("CCC", "propane")]
+    assert [(r.smiles, r.name) for r in iter_molecules(path)] == got
+    (tmp_path / "none.csv").write_text("name,formula\nwater,H2O\n")
+    with pytest.raises(ConfgenError, match="no 'smiles' column"):
+        read_inputs(tmp_path / "none.csv")

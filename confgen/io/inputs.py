@@ -40,7 +40,7 @@ from confgen.chem.molprep import is_organic, keep_largest_fragment, stereoisomer
 from confgen.chem.smiles import parse_smiles
 from confgen.data.features import MAX_HEAVY_ATOMS, check_mol
 from confgen.data.readers.sdf import SDF_SUFFIXES, open_sdf
-from confgen.data.readers.smiles import SMILES_SUFFIXES, iter_smiles_file
+from confgen.data.readers.smiles import SMILES_SUFFIXES, iter_smiles_file, smiles_column
 from confgen.errors import ConfgenError, InputError
 from confgen.io.properties import (
     PROP_ISOMERIC_SMILES,
@@ -318,7 +318,8 @@ def _iter_csv(path: Path, max_heavy_atoms: int, fragments: str, count_column: st
         except csv.Error as exc:
             raise ConfgenError(f"{path}: not a readable CSV file ({exc})") from None
         cols = {h.strip().lower(): i for i, h in enumerate(header)}
-        if "smiles" not in cols:
+        i_smi = smiles_column(header)
+        if i_smi is None:
             raise ConfgenError(f"{path}: no 'smiles' column in the header {header}")
         if count_column is not None:
             if count_column.strip().lower() not in cols:
@@ -326,7 +327,7 @@ def _iter_csv(path: Path, max_heavy_atoms: int, fragments: str, count_column: st
             count_name = count_column.strip().lower()
         else:
             count_name = next((c for c in COUNT_COLUMNS if c in cols), None)
-        i_smi, i_name, i_n = cols["smiles"], cols.get("name"), cols.get(count_name)
+        i_name, i_n = cols.get("name"), cols.get(count_name)
         index = 0
         try:
             for row in reader:

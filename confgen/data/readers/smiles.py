@@ -42,6 +42,15 @@ def iter_smiles_file(lines: Iterable[str]) -> Iterator[tuple[int, str, str]]:
         yield lineno, fields[0], " ".join(rest)
 
 
+def smiles_column(header: list[str]) -> int | None:
+    """Index of the SMILES column of a CSV header: the first of :data:`SMILES_COLUMNS` present, else the first
+    column named ``smiles`` in any case (surrounding spaces ignored); ``None`` when there is none."""
+    for name in SMILES_COLUMNS:
+        if name in header:
+            return header.index(name)
+    return next((i for i, h in enumerate(header) if h.strip().lower() == "smiles"), None)
+
+
 def csv_header(path: Path) -> list[str]:
     try:
         with open(path, newline="") as fh:
@@ -66,11 +75,10 @@ def iter_smiles_lines(path: Path) -> Iterator[tuple[str, str, str]]:
             if path.name.lower().endswith(".csv"):
                 reader = csv.DictReader(fh)
                 fields = reader.fieldnames or []
-                col = next((c for c in SMILES_COLUMNS if c in fields), None)
-                if col is None:
-                    col = next((c for c in fields if c.strip().lower() == "smiles"), None)
-                if col is None:
+                index = smiles_column(fields)
+                if index is None:
                     raise ConfgenError(f"{path}: CSV has no 'smiles' column")
+                col = fields[index]
                 for i, row in enumerate(reader, start=2):
                     smi = (row.get(col) or "").strip()
                     if smi:

@@ -13,7 +13,7 @@ from confgen.data.readers.qm9 import QM9PACK, iter_qm9_csv, iter_qm9pack
 from confgen.data.readers.records import MolRecord, RecordFilter, Reporter, finish_record
 from confgen.data.readers.sdf import SDF_SUFFIXES, iter_sdf
 from confgen.data.readers.shard_dir import iter_shard_dir
-from confgen.data.readers.smiles import SMILES_COLUMNS, SMILES_SUFFIXES, csv_header, iter_smiles, iter_smiles_lines
+from confgen.data.readers.smiles import SMILES_SUFFIXES, csv_header, iter_smiles, iter_smiles_lines, smiles_column
 from confgen.data.shards import is_shard_dir
 from confgen.errors import ConfgenError, InputError
 
@@ -50,7 +50,7 @@ def detect_format(path: str | os.PathLike) -> str:
         lower = {h.strip().lower() for h in header}
         if {"xyz_ang", "elements"} <= lower:
             return "qm9_csv"
-        if any(h in header for h in SMILES_COLUMNS) or "smiles" in lower:
+        if smiles_column(header) is not None:
             return "smiles_csv"
         raise ConfgenError(f"{p}: unknown CSV layout (no 'smiles' column, no 'elements'/'xyz_ang' columns)")
     raise ConfgenError(f"{p}: unknown format (supported: GEOM rdkit_folder directory or summary .json, conformer shard directory, "
