@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from rdkit import Chem
+from torch_geometric.data import Data
 
 from confgen import __version__
 from confgen.data.dataset import save_shard
 from confgen.data.ensembles import EnsembleOptions, build_ensemble, mp_context
-from confgen.data.features import MAX_HEAVY_ATOMS, MolGraph, featurize_mol
+from confgen.data.features import MAX_HEAVY_ATOMS, featurize_mol
 from confgen.chem.files import install_directory, write_json
 from confgen.chem.smiles import canonical_smiles, try_canonical_smiles
 from confgen.data.readers import (
@@ -44,7 +45,7 @@ from confgen.data.readers import (
 from confgen.errors import ConfgenError, InputError
 
 DATASET_FORMAT = "confgen-dataset-v1"
-_GRAPH_FIELDS = ("atom_feat", "edge_index", "edge_attr", "atomic_numbers")
+_GRAPH_FIELDS = ("x", "edge_index", "edge_attr", "z")
 
 
 @dataclass
@@ -96,15 +97,15 @@ def _process(task: tuple) -> tuple:
             ens = build_ensemble(mol, ens_opts, seed=seed)
             mol, weights = ens.mol, ens.weights
         g = featurize_mol(mol, max_heavy_atoms=max_heavy, with_pos=True)
-        if g.pos is None or g.pos.shape[0] == 0:
+        if "conformers" not in g or g.conformers.shape[0] == 0:
             return index, None, "molecule has no conformers"
-        pos = g.pos.numpy()
+        pos = g.conformers.numpy()
         if not np.isfinite(pos).all():
             return index, None, "non-finite coordinates"
         c = pos.shape[0]
         w = np.full(c, 1.0 / c, dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
         payload = {f: getattr(g, f).numpy() for f in _GRAPH_FIELDS}
-        payload.update(smiles=g.smiles, pos=pos, weights=w)
+        payload.update(smiles=g.smiles, conformers=pos, weights=w)
         return index, payload, None
     except InputError as exc:
         return index, None, exc.message
@@ -118,16 +119,8 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _graph(payload: dict) -> MolGraph:
-    return MolGraph(
-        atom_feat=torch.from_numpy(payload["atom_feat"]),
-        edge_index=torch.from_numpy(payload["edge_index"]),
-        edge_attr=torch.from_numpy(payload["edge_attr"]),
-        atomic_numbers=torch.from_numpy(payload["atomic_numbers"]),
-        smiles=payload["smiles"],
-        pos=torch.from_numpy(payload["pos"]),
-        weights=torch.from_numpy(payload["weights"]),
-    )
+def _graph(payload: dict) -> Data:
+    return Data(**{k: v if k == "smiles" else torch.from_numpy(v) for k, v in payload.items()})
 
 
 # ------------------------------------------------------------------------------------------------ main side
@@ -173,12 +166,12 @@ class _ShardWriter:
     def __init__(self, directory: Path, shard_confs: int):
         self.directory = directory
         self.shard_confs = shard_confs
-        self.buffers: dict[str, list[MolGraph]] = {"train": [], "val": []}
+        self.buffers: dict[str, list[Data]] = {"train": [], "val": []}
         self.buffered: dict[str, int] = {"train": 0, "val": 0}
         self.counts = {s: {"n_molecules": 0, "n_conformers": 0, "n_shards": 0} for s in ("train", "val")}
 
-    def add(self, split: str, graph: MolGraph) -> None:
-        n = int(graph.pos.shape[0])
+    def add(self, split: str, graph: Data) -> None:
+        n = int(graph.conformers.shape[0])
         self.buffers[split].append(graph)
         self.buffered[split] += n
         self.counts[split]["n_molecules"] += 1
@@ -319,7 +312,7 @@ def _run(all_sources, tmp: Path, opt: PrepareOptions, exclusion: set, exclusion_
         graph = _graph(payload)
         writer.add(split, graph)
         info["n_molecules"] += 1
-        info["n_conformers"] += int(graph.pos.shape[0])
+        info["n_conformers"] += int(graph.conformers.shape[0])
         if key in seen:
             n_duplicates += 1
         seen.add(key)

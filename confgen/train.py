@@ -24,12 +24,13 @@ from pathlib import Path
 
 import torch
 from torch.utils.data.distributed import DistributedSampler
+from torch_geometric.data import Batch
 
 from confgen import __version__
 from confgen.checkpoint import read_checkpoint, save_checkpoint
 from confgen.chem.files import atomic_write
 from confgen.config import Config, NoiseConfig
-from confgen.data.dataset import ConformerDataset, collate_conformers, read_summary
+from confgen.data.dataset import ConformerDataset, read_summary
 from confgen.errors import ConfgenError
 from confgen.losses import WEIGHTINGS, dsm_loss
 from confgen.models.score_net import build_model
@@ -183,11 +184,10 @@ def _val_loss(model: torch.nn.Module, batches: list, sigmas: torch.Tensor, seed:
     total, count = 0.0, 0
     model.eval()
     with torch.no_grad():
-        for k, (graphs, pos) in enumerate(batches):
+        for k, graphs in enumerate(batches):
             gen = _step_generator(seed + 7919, k, 0)
             graphs = graphs.to(device)
-            pos = pos.to(device)
-            loss = denoising_loss(model, graphs, pos, noise=noise, sigmas=sigmas, generator=gen)
+            loss = denoising_loss(model, graphs, graphs.pos, noise=noise, sigmas=sigmas, generator=gen)
             total += float(loss) * graphs.num_graphs
             count += graphs.num_graphs
     return total / max(count, 1)
@@ -353,7 +353,7 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
     val_batches = []
     if dist.is_main and n_val:
         items = [val_ds[i] for i in range(n_val)]
-        val_batches = [collate_conformers(items[k:k + tc.batch_size]) for k in range(0, n_val, tc.batch_size)]
+        val_batches = [Batch.from_data_list(items[k:k + tc.batch_size]) for k in range(0, n_val, tc.batch_size)]
 
     log_path = out / "log.csv"
     log_rows: list[dict] = []
@@ -405,10 +405,11 @@ def _train(config: Config, out: Path, *, resume: bool, dev: torch.device, dist: 
                 sampler.set_epoch(epoch)
                 perm, perm_epoch = list(sampler), epoch
             idx = perm[b * tc.batch_size:(b + 1) * tc.batch_size]
-            graphs, pos = collate_conformers([train_ds[i] for i in idx])
+            graphs = Batch.from_data_list([train_ds[i] for i in idx])
             model.train()
             try:
-                graphs, pos = graphs.to(dev), pos.to(dev)
+                graphs = graphs.to(dev)
+                pos = graphs.pos
                 gen = _step_generator(tc.seed, step, dist.rank)
                 loss = denoising_loss(ddp, graphs, pos, noise=config.noise, sigmas=model.sigmas, generator=gen)
                 loss_val = loss.detach().clone()

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 from rdkit import Chem
+from torch_geometric.data import Batch
 
 from confgen.config import Config
-from confgen.data import collate, featurize_mol
-from confgen.data.dataset import load_shard
+from confgen.data import featurize_mol
+from confgen.data.dataset import conformer, load_shard
 from confgen.models import BACKBONES, ScoreModel, build_model
 from confgen.noise import remove_com
 
@@ -52,9 +53,9 @@ def _model(backbone: str, cutoff: float = 3.0, precond: str = "eps") -> ScoreMod
 
 def _noisy_batch(seed=0, sigma=0.7):
     graphs = _real_graphs()
-    batch = collate(graphs)
+    batch = Batch.from_data_list([conformer(g, 0) for g in graphs])
     g = torch.Generator().manual_seed(seed)
-    pos = torch.cat([gr.pos[0] for gr in graphs]).double()
+    pos = torch.cat([gr.conformers[0] for gr in graphs]).double()
     pos = pos + sigma * torch.randn(pos.shape, generator=g, dtype=torch.float64)
     sig = torch.full((pos.shape[0],), sigma, dtype=torch.float64)
     return batch, pos, sig
@@ -202,7 +203,7 @@ def test_shipped_checkpoint_loads_with_the_eps_parameterisation_and_unchanged_sc
     model = load_model(None).double()
     assert model.precond == "eps" and model.config.noise.distribution == "levels"
     saved = json.loads((Path(__file__).parent / "data" / "default_model_scores.json").read_text())
-    batch = collate(_real_graphs(2))
+    batch = Batch.from_data_list([conformer(g, 0) for g in _real_graphs(2)])
     for sigma, case in saved["cases"].items():
         pos = torch.tensor(case["pos"], dtype=torch.float64)
         sig = torch.full((pos.shape[0],), float(sigma), dtype=torch.float64)

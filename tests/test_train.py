@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch_geometric.data import Batch
 
 from confgen.checkpoint import load_model, read_checkpoint, save_checkpoint
 from confgen.cli import main as cli_main
 from confgen.config import Config, load_config
-from confgen.data import collate
-from confgen.data.dataset import load_shard, save_shard
+from confgen.data.dataset import conformer, load_shard, save_shard
 from confgen.errors import ConfgenError
 from confgen.models import build_model
 from confgen.train import train
@@ -53,8 +53,8 @@ def _config(data: Path, **train) -> Config:
 def _fixed_loss(model, graphs, seed=0, weighting="sigma2", sigma_range=(0.0, math.inf)) -> float:
     from confgen.losses import dsm_loss
     from confgen.noise import perturb
-    batch = collate(graphs)
-    pos = torch.cat([g.pos[0] for g in graphs])
+    batch = Batch.from_data_list([conformer(g, 0) for g in graphs])
+    pos = torch.cat([g.conformers[0] for g in graphs])
     g = torch.Generator().manual_seed(seed)
     total = 0.0
     levels = [s for s in model.sigmas[::5] if sigma_range[0] <= s <= sigma_range[1]]
@@ -145,8 +145,8 @@ def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
     save_checkpoint(tmp_path / "m.pt", {"config": cfg.to_dict(), "model": model.state_dict(), "version": "x"})
     loaded = load_model(tmp_path / "m.pt")
     graphs = load_shard(TINY / "val_00000.pt")[:3]
-    batch = collate(graphs)
-    pos = torch.cat([g.pos[0] for g in graphs])
+    batch = Batch.from_data_list([conformer(g, 0) for g in graphs])
+    pos = torch.cat([g.conformers[0] for g in graphs])
     sig = torch.full((pos.shape[0],), 0.3)
     with torch.no_grad():
         assert torch.equal(model(batch, pos, sig), loaded(batch, pos, sig))

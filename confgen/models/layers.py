@@ -1,4 +1,4 @@
-"""Small building blocks shared by the backbones (plain torch, scatter via ``index_add_``)."""
+"""Small building blocks shared by the backbones."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 
 import torch
 from torch import nn
+from torch_geometric.utils import degree
 
 
 def mlp(dims: list[int], act_last: bool = False) -> nn.Sequential:
@@ -18,17 +19,9 @@ def mlp(dims: list[int], act_last: bool = False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def scatter_sum(src: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Sum rows of ``src`` [E, D] into ``num_nodes`` rows by ``index`` [E]."""
-    out = torch.zeros(num_nodes, *src.shape[1:], dtype=src.dtype, device=src.device)
-    return out.index_add_(0, index, src)
-
-
 def inverse_degree(index: torch.Tensor, num_nodes: int, dtype: torch.dtype) -> torch.Tensor:
     """1 / (number of edges aggregated at each node), 1 for isolated nodes. Returns [num_nodes, 1]."""
-    deg = torch.zeros(num_nodes, dtype=dtype, device=index.device)
-    deg.index_add_(0, index, torch.ones_like(index, dtype=dtype))
-    return (1.0 / deg.clamp(min=1.0)).unsqueeze(-1)
+    return (1.0 / degree(index, num_nodes, dtype=dtype).clamp(min=1.0)).unsqueeze(-1)
 
 
 class GaussianRBF(nn.Module):
@@ -74,8 +67,9 @@ class SigmaEmbedding(nn.Module):
 class EdgeMLP(nn.Module):
     """Two-layer MLP on ``cat([h_i, h_j, f_ij])`` computed without materialising the concatenation.
 
-    The first linear layer is split into per-node parts (applied to N nodes, then gathered) and a per-edge
-    part, which is several times cheaper than applying it to E concatenated rows.
+    The first linear layer is split into per-node parts (:meth:`node_parts`, applied to N nodes, then gathered per
+    edge by message passing) and a per-edge part, which is several times cheaper than applying it to E
+    concatenated rows.
 
     Args:
         node_dim: width of h.
@@ -91,8 +85,12 @@ class EdgeMLP(nn.Module):
         self.out = nn.Linear(out_dim, out_dim)
         self.act = nn.SiLU()
 
-    def forward(self, h: torch.Tensor, edge_index: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-        """h: [N, node_dim], edge_index: [2, E], f: [E, edge_in_dim] -> [E, out_dim] (SiLU applied)."""
-        z = self.lin_i(h).index_select(0, edge_index[0])  # [E, out]
-        z = z + self.lin_j(h).index_select(0, edge_index[1]) + self.lin_e(f)
+    def node_parts(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """h: [N, node_dim] -> (receiver part [N, out_dim], sender part [N, out_dim])."""
+        return self.lin_i(h), self.lin_j(h)
+
+    def forward(self, a_i: torch.Tensor, b_j: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """a_i, b_j: [E, out_dim] node parts gathered at each edge's receiver and sender, f: [E, edge_in_dim]
+        -> [E, out_dim] (SiLU applied)."""
+        z = a_i + b_j + self.lin_e(f)
         return self.act(self.out(self.act(z)))
