@@ -18,12 +18,7 @@ TINY = Path(__file__).parent / "data" / "tiny_qm9"
 TOL = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rotation(seed: int, proper: bool = True) -> torch.Tensor:
@@ -210,3 +205,22 @@ def test_shipped_checkpoint_loads_with_the_eps_parameterisation_and_unchanged_sc
         with torch.no_grad():
             out = model(batch, pos, sig)
         torch.testing.assert_close(out, torch.tensor(case["score"], dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_message_passing_layers_reset_to_their_initial_weights(backbone):
+    """Layers are PyG MessagePassing modules; reset_parameters re-draws the weights in construction order."""
+    from torch_geometric.nn import MessagePassing
+
+    torch.manual_seed(5)
+    net = BACKBONES[backbone](hidden_dim=16, edge_dim=8, num_layers=2, num_rbf=8)
+    initial = {k: v.clone() for k, v in net.state_dict().items()}
+    assert all(isinstance(layer, MessagePassing) for layer in net.layers)
+    assert net.layers[0].flow == "target_to_source"
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    torch.manual_seed(5)
+    net.reset_parameters()
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, initial[k]), k

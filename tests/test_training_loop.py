@@ -15,19 +15,13 @@ from confgen.config import Config, load_config
 from confgen.data.dataset import conformer, load_shard, save_shard
 from confgen.errors import ConfgenError
 from confgen.models import build_model
-from confgen.train import train
+from confgen.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny_qm9"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread is faster and steadier."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _small_dataset(tmp_path: Path, n_train: int = 8, n_val: int = 4) -> Path:
@@ -170,7 +164,7 @@ def test_cli_train_tiny_config_and_errors(tmp_path, capsys):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    import confgen.train as train_mod
+    import confgen.training.step as train_mod
 
     data = _small_dataset(tmp_path)
     cfg = _config(data, max_steps=10, ckpt_every=2, val_every=0)
