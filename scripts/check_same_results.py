@@ -153,11 +153,22 @@ def _compare_log(a: Path, b: Path, problems: list[str]) -> None:
         problems.append(f"{a.parent.name}: training log differs by up to {worst:.2e} (relative)")
 
 
+def _volatile(key: str) -> bool:
+    return key in ("created", "command", "elapsed_s", "confgen_version", "output", "sources") or "time" in key
+
+
+def _stable(obj):
+    """``obj`` without its volatile keys (timestamps, versions, paths), at any depth."""
+    if isinstance(obj, dict):
+        return {k: _stable(v) for k, v in obj.items() if not _volatile(k)}
+    if isinstance(obj, list):
+        return [_stable(v) for v in obj]
+    return obj
+
+
 def _compare_prep(a: Path, b: Path, problems: list[str]) -> None:
-    sa, sb = json.loads((a / "summary.json").read_text()), json.loads((b / "summary.json").read_text())
+    sa, sb = (_stable(json.loads((d / "summary.json").read_text())) for d in (a, b))
     for key in sorted(set(sa) | set(sb)):
-        if key in ("created", "command", "elapsed_s", "confgen_version", "output", "sources") or "time" in key:
-            continue
         if sa.get(key) != sb.get(key):
             problems.append(f"prep summary {key}: {str(sa.get(key))[:200]} vs {str(sb.get(key))[:200]}")
     print(f"prep: summary keys {len(sa)} vs {len(sb)}")
