@@ -62,7 +62,7 @@ def check_config(config: Config) -> None:
 
 
 @dataclass
-class Data:
+class RunData:
     """The datasets of a run: ``summary`` (``summary.json``), ``train`` and ``val`` conformers, ``n_val`` of which
     are validated."""
 
@@ -72,7 +72,7 @@ class Data:
     n_val: int
 
 
-def load_data(config: Config) -> Data:
+def load_data(config: Config) -> RunData:
     """Open the prepared dataset of ``config.data.path`` (clear errors for a missing or empty one)."""
     summary = read_summary(config.data.path)
     train_ds = ConformerDataset(config.data.path, "train", max_confs=config.data.max_confs)
@@ -80,7 +80,7 @@ def load_data(config: Config) -> Data:
         raise ConfgenError(f"{config.data.path}: no training conformers (no train_*.pt shards with conformers)")
     val_ds = ConformerDataset(config.data.path, "val")
     vmax = config.train.val_max_confs
-    return Data(summary, train_ds, val_ds, len(val_ds) if vmax is None else min(len(val_ds), vmax))
+    return RunData(summary, train_ds, val_ds, len(val_ds) if vmax is None else min(len(val_ds), vmax))
 
 
 @dataclass
