@@ -1,4 +1,4 @@
-"""Checkpoints: write atomically, rebuild a :class:`ScoreModel` from a checkpoint alone.
+"""Checkpoints: the format (assembled here), atomic writing, rebuilding a :class:`ScoreModel` from a checkpoint alone.
 
 A checkpoint is a dict of plain Python values and tensors (loadable with ``torch.load(weights_only=True)``)::
 
@@ -7,12 +7,14 @@ A checkpoint is a dict of plain Python values and tensors (loadable with ``torch
      "trained_on": {dataset, n_molecules, n_conformers, sources, excluded, ...},
      "metrics": {...}, "step": int, "epoch": int,
      # training state (last.pt only, enough to resume exactly; best.pt holds just the part above):
-     "raw_model", "ema", "optimizer", "scheduler", "rng"}
+     "raw_model", "ema": {"decay", "num_updates", "shadow"}, "optimizer", "scheduler",
+     "rng": {"torch", "python"}}
 """
 
 from __future__ import annotations
 
 import os
+import random
 from importlib import resources
 from pathlib import Path
 
@@ -23,6 +25,64 @@ from confgen.errors import ConfgenError
 
 CHECKPOINT_FORMAT = "confgen-checkpoint-v1"
 DEFAULT_CHECKPOINT = "default.pt"
+
+
+#: ``dataset_provenance`` keys copied from a dataset's ``summary.json``
+_PROVENANCE_KEYS = ("format", "n_molecules", "n_conformers", "n_skipped", "excluded", "n_exclusion_smiles", "sources",
+                    "exclusion_files", "splits", "trained_on")
+
+
+def dataset_provenance(directory: str, summary: dict, n_train: int, n_val: int) -> dict:
+    """What a model was trained on, stored in its checkpoint: the dataset directory, its counts, sources and
+    exclusion lists (``summary.json`` of ``confgen prepare``, including its ``trained_on`` block when present;
+    per-input skip lists are left out)."""
+    out = {"dataset": str(directory), "n_train_conformers": n_train, "n_val_conformers": n_val}
+    out.update({k: summary[k] for k in _PROVENANCE_KEYS if k in summary})
+    return out
+
+
+def _cpu_state(state: dict) -> dict:
+    return {k: v.detach().cpu() for k, v in state.items()}
+
+
+def inference_payload(*, version: str, config: dict, weights: dict, trained_on: dict, metrics: dict, step: int,
+                      epoch: int) -> dict:
+    """The part of a checkpoint that inference needs (all of ``best.pt``): ``weights`` is the state dict used for
+    sampling (the EMA weights)."""
+    return {"version": version, "config": config, "model": _cpu_state(weights), "trained_on": trained_on,
+            "metrics": metrics, "step": step, "epoch": epoch}
+
+
+def training_payload(inference: dict, *, raw_weights: dict, ema_decay: float, ema_updates: int, optimizer: dict,
+                     scheduler: dict) -> dict:
+    """``inference`` plus what resuming needs (``last.pt``): raw weights, the EMA's state (its shadow is the
+    inference weights), optimiser, scheduler and the torch / Python random states of this process."""
+    return {**inference, "raw_model": _cpu_state(raw_weights),
+            "ema": {"decay": ema_decay, "num_updates": ema_updates, "shadow": inference["model"]},
+            "optimizer": optimizer, "scheduler": scheduler,
+            "rng": {"torch": torch.get_rng_state(), "python": _to_list(random.getstate())}}
+
+
+def restore_rng(ckpt: dict) -> None:
+    """Restore the random states a :func:`training_payload` stored (missing ones are left alone)."""
+    rng = ckpt.get("rng", {})
+    if "torch" in rng:
+        torch.set_rng_state(rng["torch"])
+    if "python" in rng:
+        random.setstate(_to_tuple(rng["python"]))
+
+
+def _to_list(x):
+    """Nested tuples -> nested lists (``random.getstate()`` stored with ``weights_only`` types)."""
+    if isinstance(x, tuple):
+        return [_to_list(v) for v in x]
+    return x
+
+
+def _to_tuple(x):
+    if isinstance(x, list):
+        return tuple(_to_tuple(v) for v in x)
+    return x
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> None:

@@ -1,6 +1,6 @@
 """Model + molecules -> RDKit Mols with stereo-checked conformers.
 
-:func:`generate_conformers` batches many molecules x conformers into one :class:`GraphBatch` per forward pass,
+:func:`generate_conformers` batches many molecules x conformers into one :class:`torch_geometric.data.Batch` per forward pass,
 runs a sampler of :mod:`confgen.sampling` on the model's score, and post-processes each conformer:
 
 1. blow-up (non-finite or flown-apart coordinates, or a bond stretched beyond 1.6 x or squeezed below
@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from rdkit import Chem
+from torch_geometric.data import Batch
 
 from confgen.batching import BatchPacker, is_out_of_memory, sample_cost
 from confgen.chem import embed as etkdg
@@ -66,7 +67,7 @@ from confgen.chem.forcefield import has_mmff_params, minimise, mmff_energies
 from confgen.chem.selection import most_diverse
 from confgen.chem.stereo import StereoSpec, check_stereo, repair_stereo, stereo_spec
 from confgen.data.features import featurize_mol
-from confgen.data.graph import all_pairs, collate
+from confgen.data.graph import all_pairs
 from confgen.errors import ConfgenError, InputError
 from confgen.io import (
     PROP_MMFF_ENERGY,
@@ -535,7 +536,7 @@ def _sample_chunk(chunk, states, inits, *, model, params, sigmas, seed, device, 
     ``model=None`` (network off): the ETKDG initial guesses are checked and accepted as they are.
     """
     graphs = [states[k].graph for k, _ in chunk]
-    batch = collate(graphs).to(device)
+    batch = Batch.from_data_list(graphs).to(device)
     sizes = [g.num_nodes for g in graphs]
     if model is None:
         x0 = torch.from_numpy(np.concatenate([inits[k][j] for k, j in chunk])).to(device=device, dtype=dtype)

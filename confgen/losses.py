@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from confgen.noise import scatter_mean
+from torch_geometric.utils import scatter
 
 
 #: loss weightings (``NoiseConfig.weighting``)
@@ -41,5 +41,5 @@ def dsm_loss(score: torch.Tensor, eps: torch.Tensor, sigma_node: torch.Tensor, b
     per_node = (sig * score + eps).pow(2).sum(-1, keepdim=True)  # [N, 1]
     if weighting == "edm":
         per_node = per_node * (1.0 + sig * sig / sigma_data ** 2)
-    per_graph = scatter_mean(per_node, batch, num_graphs)  # [G, 1]
+    per_graph = scatter(per_node, batch, 0, num_graphs, reduce="mean")  # [G, 1]
     return per_graph.mean()

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch_geometric.utils import scatter
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,6 @@ class NoiseSchedule:
         return torch.exp(torch.linspace(math.log(hi), math.log(lo), n, dtype=dtype))
 
 
-def scatter_mean(x: torch.Tensor, index: torch.Tensor, num_groups: int) -> torch.Tensor:
-    """Mean of rows of ``x`` [N, D] per group ``index`` [N] -> [num_groups, D] (empty groups give 0)."""
-    out = torch.zeros(num_groups, x.shape[1], dtype=x.dtype, device=x.device)
-    out.index_add_(0, index, x)
-    count = torch.zeros(num_groups, dtype=x.dtype, device=x.device)
-    count.index_add_(0, index, torch.ones_like(index, dtype=x.dtype))
-    return out / count.clamp(min=1).unsqueeze(-1)
-
-
 def remove_com(x: torch.Tensor, batch: torch.Tensor | None, num_graphs: int | None = None) -> torch.Tensor:
     """Subtract each graph's centroid.
 
@@ -79,7 +71,7 @@ def remove_com(x: torch.Tensor, batch: torch.Tensor | None, num_graphs: int | No
         return x - x.mean(0, keepdim=True)
     if num_graphs is None:
         num_graphs = int(batch.max()) + 1 if batch.numel() else 0
-    return x - scatter_mean(x, batch, num_graphs)[batch]
+    return x - scatter(x, batch, 0, num_graphs, reduce="mean")[batch]
 
 
 def sample_sigmas(sigmas: torch.Tensor, num_graphs: int, generator: torch.Generator | None = None) -> torch.Tensor:

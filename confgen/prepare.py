@@ -28,13 +28,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from rdkit import Chem
+from torch_geometric.data import Data
 
 from confgen import __version__
-from confgen.data.dataset import save_shard
-from confgen.data.ensembles import EnsembleOptions, build_ensemble, mp_context
-from confgen.data.features import MAX_HEAVY_ATOMS, MolGraph, featurize_mol
 from confgen.chem.files import install_directory, write_json
 from confgen.chem.smiles import canonical_smiles, try_canonical_smiles
+from confgen.data.dataset import save_shard
+from confgen.data.ensembles import EnsembleOptions, build_ensemble, mp_context
+from confgen.data.features import MAX_HEAVY_ATOMS, featurize_mol
 from confgen.data.readers import (
     QM9PACK,
     detect_format,
@@ -44,7 +45,7 @@ from confgen.data.readers import (
 from confgen.errors import ConfgenError, InputError
 
 DATASET_FORMAT = "confgen-dataset-v1"
-_GRAPH_FIELDS = ("atom_feat", "edge_index", "edge_attr", "atomic_numbers")
+_GRAPH_FIELDS = ("x", "edge_index", "edge_attr", "z")
 
 
 @dataclass
@@ -96,15 +97,15 @@ def _process(task: tuple) -> tuple:
             ens = build_ensemble(mol, ens_opts, seed=seed)
             mol, weights = ens.mol, ens.weights
         g = featurize_mol(mol, max_heavy_atoms=max_heavy, with_pos=True)
-        if g.pos is None or g.pos.shape[0] == 0:
+        if "conformers" not in g or g.conformers.shape[0] == 0:
             return index, None, "molecule has no conformers"
-        pos = g.pos.numpy()
+        pos = g.conformers.numpy()
         if not np.isfinite(pos).all():
             return index, None, "non-finite coordinates"
         c = pos.shape[0]
         w = np.full(c, 1.0 / c, dtype=np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
         payload = {f: getattr(g, f).numpy() for f in _GRAPH_FIELDS}
-        payload.update(smiles=g.smiles, pos=pos, weights=w)
+        payload.update(smiles=g.smiles, conformers=pos, weights=w)
         return index, payload, None
     except InputError as exc:
         return index, None, exc.message
@@ -118,16 +119,8 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _graph(payload: dict) -> MolGraph:
-    return MolGraph(
-        atom_feat=torch.from_numpy(payload["atom_feat"]),
-        edge_index=torch.from_numpy(payload["edge_index"]),
-        edge_attr=torch.from_numpy(payload["edge_attr"]),
-        atomic_numbers=torch.from_numpy(payload["atomic_numbers"]),
-        smiles=payload["smiles"],
-        pos=torch.from_numpy(payload["pos"]),
-        weights=torch.from_numpy(payload["weights"]),
-    )
+def _graph(payload: dict) -> Data:
+    return Data(**{k: v if k == "smiles" else torch.from_numpy(v) for k, v in payload.items()})
 
 
 # ------------------------------------------------------------------------------------------------ main side
@@ -173,12 +166,12 @@ class _ShardWriter:
     def __init__(self, directory: Path, shard_confs: int):
         self.directory = directory
         self.shard_confs = shard_confs
-        self.buffers: dict[str, list[MolGraph]] = {"train": [], "val": []}
+        self.buffers: dict[str, list[Data]] = {"train": [], "val": []}
         self.buffered: dict[str, int] = {"train": 0, "val": 0}
         self.counts = {s: {"n_molecules": 0, "n_conformers": 0, "n_shards": 0} for s in ("train", "val")}
 
-    def add(self, split: str, graph: MolGraph) -> None:
-        n = int(graph.pos.shape[0])
+    def add(self, split: str, graph: Data) -> None:
+        n = int(graph.conformers.shape[0])
         self.buffers[split].append(graph)
         self.buffered[split] += n
         self.counts[split]["n_molecules"] += 1
@@ -239,20 +232,8 @@ def prepare_dataset(sources: list[str], out_dir: str | os.PathLike, options: Pre
     """
     opt = options or PrepareOptions()
     all_sources = [(s, False) for s in sources] + [(s, True) for s in opt.from_smiles]
-    if not all_sources:
-        raise ConfgenError("no SOURCE given (and no --from-smiles file)")
-    if not 0.0 <= opt.val_fraction < 1.0:
-        raise ConfgenError(f"--val-fraction must be in [0, 1), got {opt.val_fraction}")
-    if opt.workers < 1:
-        raise ConfgenError(f"--workers must be at least 1, got {opt.workers}")
-    if opt.max_confs is not None and opt.max_confs < 1:
-        raise ConfgenError(f"--max-confs must be at least 1, got {opt.max_confs}")
-    opt.ensemble.check()
     out_dir = Path(out_dir)
-    if out_dir.exists() and not opt.overwrite:
-        raise ConfgenError(f"output {out_dir} already exists (use --overwrite to replace it)")
-    if not out_dir.parent.is_dir():
-        raise ConfgenError(f"parent directory of {out_dir} does not exist")
+    _check_options(opt, all_sources, out_dir)
     exclusion = load_exclusion_set(opt.exclude) if opt.exclude else set()
     exclusion_info = [{"path": str(Path(f).resolve()), "sha256": file_sha256(f) if Path(f).is_file() else None}
                       for f in opt.exclude]
@@ -282,153 +263,194 @@ def prepare_dataset(sources: list[str], out_dir: str | os.PathLike, options: Pre
         raise
 
 
-def _run(all_sources, tmp: Path, opt: PrepareOptions, exclusion: set, exclusion_info: list, pool,
-         max_reported: int) -> dict:
-    from tqdm.auto import tqdm
+def _check_options(opt: PrepareOptions, all_sources: list, out_dir: Path) -> None:
+    if not all_sources:
+        raise ConfgenError("no SOURCE given (and no --from-smiles file)")
+    if not 0.0 <= opt.val_fraction < 1.0:
+        raise ConfgenError(f"--val-fraction must be in [0, 1), got {opt.val_fraction}")
+    if opt.workers < 1:
+        raise ConfgenError(f"--workers must be at least 1, got {opt.workers}")
+    if opt.max_confs is not None and opt.max_confs < 1:
+        raise ConfgenError(f"--max-confs must be at least 1, got {opt.max_confs}")
+    opt.ensemble.check()
+    if out_dir.exists() and not opt.overwrite:
+        raise ConfgenError(f"output {out_dir} already exists (use --overwrite to replace it)")
+    if not out_dir.parent.is_dir():
+        raise ConfgenError(f"parent directory of {out_dir} does not exist")
 
-    writer = _ShardWriter(tmp, opt.shard_confs)
-    max_heavy = opt.max_heavy_atoms if opt.max_heavy_atoms is not None else MAX_HEAVY_ATOMS
-    skipped: list[dict] = []
-    source_info: list[dict] = []
-    failed_sources: list[str] = []
-    stats: dict = {}
-    n_excluded = 0
-    seen: set[str] = set()
-    n_duplicates = 0
-    bar = tqdm(unit="mol", desc="prepare", disable=not opt.progress, dynamic_ncols=True)
 
-    def skip(input_: str, reason: str) -> None:
+class _Builder:
+    """The dataset being built: molecules streamed from the sources, featurised (in ``pool`` or in process) and
+    written by a :class:`_ShardWriter`; what was skipped, excluded and read from each source."""
+
+    def __init__(self, tmp: Path, opt: PrepareOptions, exclusion: set, pool, max_reported: int):
+        from tqdm.auto import tqdm
+
+        self.opt, self.exclusion, self.pool, self.max_reported = opt, exclusion, pool, max_reported
+        self.writer = _ShardWriter(tmp, opt.shard_confs)
+        self.max_heavy = opt.max_heavy_atoms if opt.max_heavy_atoms is not None else MAX_HEAVY_ATOMS
+        self.skipped: list[dict] = []
+        self.source_info: list[dict] = []
+        self.failed_sources: list[str] = []
+        self.stats: dict = {}
+        self.n_excluded = 0
+        self.seen: set[str] = set()
+        self.n_duplicates = 0
+        self.pending: collections.deque = collections.deque()
+        self.meta: dict[int, tuple] = {}
+        self.max_pending = 4 * opt.workers
+        self.index = 0
+        self.bar = tqdm(unit="mol", desc="prepare", disable=not opt.progress, dynamic_ncols=True)
+
+    def skip(self, input_: str, reason: str) -> None:
         if reason.startswith(input_ + ": "):  # file-level errors already name the file
             reason = reason[len(input_) + 2:]
-        skipped.append({"input": input_, "reason": reason})
-        if len(skipped) <= max_reported:
-            bar.write(f"confgen prepare: skipped {input_}: {reason}", file=sys.stderr)
+        self.skipped.append({"input": input_, "reason": reason})
+        if len(self.skipped) <= self.max_reported:
+            self.bar.write(f"confgen prepare: skipped {input_}: {reason}", file=sys.stderr)
 
-    pending: collections.deque = collections.deque()
-    meta: dict[int, tuple] = {}
-    max_pending = 4 * opt.workers
-
-    def handle(result, info: dict) -> None:
-        nonlocal n_duplicates
+    def handle(self, result, info: dict) -> None:
+        """Store one featurised molecule (or record why it was skipped)."""
         index, payload, err = result
-        source, smiles, split, key = meta.pop(index)
+        source, smiles, split, key = self.meta.pop(index)
         if err is not None:
-            skip(f"{source} {smiles!r}", err)
+            self.skip(f"{source} {smiles!r}", err)
             info["n_skipped"] += 1
             return
         graph = _graph(payload)
-        writer.add(split, graph)
+        self.writer.add(split, graph)
         info["n_molecules"] += 1
-        info["n_conformers"] += int(graph.pos.shape[0])
-        if key in seen:
-            n_duplicates += 1
-        seen.add(key)
-        bar.update(1)
-        bar.set_postfix(confs=writer.counts["train"]["n_conformers"] + writer.counts["val"]["n_conformers"],
-                        skipped=len(skipped), refresh=False)
+        info["n_conformers"] += int(graph.conformers.shape[0])
+        if key in self.seen:
+            self.n_duplicates += 1
+        self.seen.add(key)
+        self.bar.update(1)
+        counts = self.writer.counts
+        self.bar.set_postfix(confs=counts["train"]["n_conformers"] + counts["val"]["n_conformers"],
+                             skipped=len(self.skipped), refresh=False)
 
-    def drain(info: dict, down_to: int) -> None:
-        while len(pending) > down_to:
-            handle(pending.popleft().get(), info)
+    def drain(self, info: dict, down_to: int) -> None:
+        while len(self.pending) > down_to:
+            self.handle(self.pending.popleft().get(), info)
 
-    index = 0
+    def report_errors(self, errors: list, start: int, src: str, info: dict) -> int:
+        """Record the reader's errors from ``start`` on; returns how many have been recorded."""
+        for err in errors[start:]:
+            self.skip(err.source or src, err.message if err.smiles is None else f"{err.smiles!r}: {err.message}")
+            info["n_skipped"] += 1
+        return len(errors)
+
+    def excluded(self, key: str, rec) -> bool:
+        return bool(self.exclusion) and (key in self.exclusion or rec.smiles in self.exclusion
+                                         or try_canonical_smiles(rec.smiles, stereo=False) in self.exclusion)
+
+    def submit(self, rec, key: str, smiles_only: bool, info: dict) -> None:
+        """Queue one record for featurisation (and ensemble building when ``smiles_only``)."""
+        opt = self.opt
+        split = split_of(key, opt.seed, opt.val_fraction)
+        self.meta[self.index] = (rec.source, rec.smiles, split, key)
+        task = (self.index, rec.mol.ToBinary(Chem.PropertyPickleOptions.AllProps), rec.weights, smiles_only,
+                opt.ensemble, opt.seed + self.index, self.max_heavy)
+        self.index += 1
+        if self.pool is None:
+            self.handle(_process(task), info)
+        else:
+            self.pending.append(self.pool.apply_async(_process, (task,)))
+            self.drain(info, self.max_pending)
+
+    def add_source(self, src: str, smiles_only: bool) -> None:
+        """Read every molecule of one source."""
+        opt = self.opt
+        info = {"path": src, "n_molecules": 0, "n_conformers": 0, "n_skipped": 0, "n_excluded": 0,
+                "ensembles": smiles_only}
+        try:
+            info.update(_source_fingerprint(src))
+        except (ConfgenError, OSError) as exc:
+            info["error"] = str(exc)
+        try:
+            fmt = detect_format(src)
+        except ConfgenError:
+            fmt = None  # iter_molecules reports the error
+        smiles_only = smiles_only or fmt in ("smiles", "smiles_csv")
+        info["ensembles"] = smiles_only
+        errors: list[InputError] = []
+        records = iter_molecules(src, split_csv=opt.split_csv, max_confs=opt.max_confs,
+                                 min_heavy_atoms=opt.min_heavy_atoms, max_heavy_atoms=opt.max_heavy_atoms,
+                                 errors=errors, stats=self.stats, stereo="split")
+        n_reported = 0
+        for rec in records:
+            n_reported = self.report_errors(errors, n_reported, src, info)
+            try:
+                key = canonical_smiles(rec.mol, stereo=False)
+            except Exception:  # noqa: BLE001
+                key = rec.smiles
+            if self.excluded(key, rec):
+                self.n_excluded += 1
+                info["n_excluded"] += 1
+                continue
+            if not smiles_only and rec.num_confs == 0:
+                self.skip(f"{rec.source} {rec.smiles!r}", "molecule has no conformers")
+                info["n_skipped"] += 1
+                continue
+            self.submit(rec, key, smiles_only, info)
+        self.report_errors(errors, n_reported, src, info)
+        self.drain(info, 0)
+        if info["n_molecules"] == 0 and info["n_excluded"] == 0:
+            self.failed_sources.append(src)
+        self.source_info.append(info)
+
+    def trained_on(self, exclusion_info: list) -> dict:
+        """The provenance block of the summary (what ``confgen train`` copies into checkpoints)."""
+        opt = self.opt
+        ens = asdict(opt.ensemble) if (opt.from_smiles or any(s["ensembles"] for s in self.source_info)) else None
+        keep = ("path", "format", "sha256", "sha256_summaries", "version")
+        return {
+            "format": DATASET_FORMAT,
+            "sources": [{k: v for k, v in s.items() if k in keep} for s in self.source_info],
+            "exclude": exclusion_info,
+            "split_csv": str(Path(opt.split_csv).resolve()) if opt.split_csv else None,
+            "max_confs": opt.max_confs,
+            "min_heavy_atoms": opt.min_heavy_atoms,
+            "max_heavy_atoms": opt.max_heavy_atoms,
+            "val_fraction": opt.val_fraction,
+            "seed": opt.seed,
+            "ensemble": ens,
+            "confgen_version": __version__,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+
+    def summary(self, exclusion_info: list) -> dict:
+        counts, stats = self.writer.counts, self.stats
+        return {
+            "format": DATASET_FORMAT,
+            "n_molecules": counts["train"]["n_molecules"] + counts["val"]["n_molecules"],
+            "n_conformers": counts["train"]["n_conformers"] + counts["val"]["n_conformers"],
+            "n_skipped": len(self.skipped),
+            "skipped": self.skipped,
+            "excluded": self.n_excluded,
+            "n_duplicate_molecules": self.n_duplicates,
+            "filtered": {"heavy_atoms": stats.get("filtered_heavy_atoms", 0),
+                         "split": stats.get("filtered_split", 0),
+                         "conformers_with_other_graph": stats.get("dropped_conformers", 0)},
+            "splits": counts,
+            "sources": self.source_info,
+            "failed_sources": self.failed_sources,
+            "exclusion_files": exclusion_info,
+            "n_exclusion_smiles": len(self.exclusion),
+            "trained_on": self.trained_on(exclusion_info),
+        }
+
+
+def _run(all_sources, tmp: Path, opt: PrepareOptions, exclusion: set, exclusion_info: list, pool,
+         max_reported: int) -> dict:
+    builder = _Builder(tmp, opt, exclusion, pool, max_reported)
     try:
         for src, smiles_only in all_sources:
-            info = {"path": src, "n_molecules": 0, "n_conformers": 0, "n_skipped": 0, "n_excluded": 0,
-                    "ensembles": smiles_only}
-            try:
-                info.update(_source_fingerprint(src))
-            except (ConfgenError, OSError) as exc:
-                info["error"] = str(exc)
-            try:
-                fmt = detect_format(src)
-            except ConfgenError:
-                fmt = None  # iter_molecules reports the error
-            smiles_only = smiles_only or fmt in ("smiles", "smiles_csv")
-            info["ensembles"] = smiles_only
-            errors: list[InputError] = []
-            records = iter_molecules(src, split_csv=opt.split_csv, max_confs=opt.max_confs,
-                                     min_heavy_atoms=opt.min_heavy_atoms, max_heavy_atoms=opt.max_heavy_atoms,
-                                     errors=errors, stats=stats, stereo="split")
-            n_reported = 0
-            for rec in records:
-                for err in errors[n_reported:]:
-                    skip(err.source or src, err.message if err.smiles is None else f"{err.smiles!r}: {err.message}")
-                    info["n_skipped"] += 1
-                n_reported = len(errors)
-                try:
-                    key = canonical_smiles(rec.mol, stereo=False)
-                except Exception:  # noqa: BLE001
-                    key = rec.smiles
-                if exclusion and (key in exclusion or rec.smiles in exclusion or _canon_or_none(rec.smiles)
-                                  in exclusion):
-                    n_excluded += 1
-                    info["n_excluded"] += 1
-                    continue
-                needs_ensemble = smiles_only
-                if not smiles_only and rec.num_confs == 0:
-                    skip(f"{rec.source} {rec.smiles!r}", "molecule has no conformers")
-                    info["n_skipped"] += 1
-                    continue
-                split = split_of(key, opt.seed, opt.val_fraction)
-                meta[index] = (rec.source, rec.smiles, split, key)
-                task = (index, rec.mol.ToBinary(Chem.PropertyPickleOptions.AllProps), rec.weights, needs_ensemble,
-                        opt.ensemble, opt.seed + index, max_heavy)
-                index += 1
-                if pool is None:
-                    handle(_process(task), info)
-                else:
-                    pending.append(pool.apply_async(_process, (task,)))
-                    drain(info, max_pending)
-            for err in errors[n_reported:]:
-                skip(err.source or src, err.message if err.smiles is None else f"{err.smiles!r}: {err.message}")
-                info["n_skipped"] += 1
-            drain(info, 0)
-            if info["n_molecules"] == 0 and info["n_excluded"] == 0:
-                failed_sources.append(src)
-            source_info.append(info)
+            builder.add_source(src, smiles_only)
         for split in ("train", "val"):
-            writer.flush(split)
+            builder.writer.flush(split)
     finally:
-        bar.close()
-    if len(skipped) > max_reported:
-        _log(f"confgen prepare: ... {len(skipped) - max_reported} more skipped inputs (see summary.json)")
-
-    counts = writer.counts
-    ens = asdict(opt.ensemble) if (opt.from_smiles or any(s["ensembles"] for s in source_info)) else None
-    trained_on = {
-        "format": DATASET_FORMAT,
-        "sources": [{k: v for k, v in s.items() if k in ("path", "format", "sha256", "sha256_summaries", "version")}
-                    for s in source_info],
-        "exclude": exclusion_info,
-        "split_csv": str(Path(opt.split_csv).resolve()) if opt.split_csv else None,
-        "max_confs": opt.max_confs,
-        "min_heavy_atoms": opt.min_heavy_atoms,
-        "max_heavy_atoms": opt.max_heavy_atoms,
-        "val_fraction": opt.val_fraction,
-        "seed": opt.seed,
-        "ensemble": ens,
-        "confgen_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    return {
-        "format": DATASET_FORMAT,
-        "n_molecules": counts["train"]["n_molecules"] + counts["val"]["n_molecules"],
-        "n_conformers": counts["train"]["n_conformers"] + counts["val"]["n_conformers"],
-        "n_skipped": len(skipped),
-        "skipped": skipped,
-        "excluded": n_excluded,
-        "n_duplicate_molecules": n_duplicates,
-        "filtered": {"heavy_atoms": stats.get("filtered_heavy_atoms", 0), "split": stats.get("filtered_split", 0),
-                     "conformers_with_other_graph": stats.get("dropped_conformers", 0)},
-        "splits": counts,
-        "sources": source_info,
-        "failed_sources": failed_sources,
-        "exclusion_files": exclusion_info,
-        "n_exclusion_smiles": len(exclusion),
-        "trained_on": trained_on,
-    }
-
-
-def _canon_or_none(smiles: str) -> str | None:
-    return try_canonical_smiles(smiles, stereo=False)
+        builder.bar.close()
+    if len(builder.skipped) > max_reported:
+        _log(f"confgen prepare: ... {len(builder.skipped) - max_reported} more skipped inputs (see summary.json)")
+    return builder.summary(exclusion_info)

@@ -189,7 +189,9 @@ def network_call_cost(model, mols, batch_size: int, repeats: int = 5) -> float:
     """CPU seconds per conformer per score-network call (no grad), batches of ``batch_size`` conformers."""
     import torch
 
-    from confgen.data import collate, featurize_mol
+    from torch_geometric.data import Batch
+
+    from confgen.data import featurize_mol
     from confgen.data.graph import all_pairs
     from confgen.chem.embed import embed
 
@@ -198,7 +200,7 @@ def network_call_cost(model, mols, batch_size: int, repeats: int = 5) -> float:
         mol = mols[i % len(mols)]
         graphs.append(featurize_mol(mol))
         pos.append(embed(mol, 1, lambda block, random_coords, seed=i + 1: seed)[0])
-    batch = collate(graphs)
+    batch = Batch.from_data_list(graphs)
     x = torch.tensor(np.concatenate(pos), dtype=torch.float32)
     sig = torch.full((x.shape[0],), 0.1)
     pairs = all_pairs(batch.ptr)

@@ -51,8 +51,10 @@ def qm9_graphs():
 
 
 def items(graphs):
-    """All (graph, pos) conformer items, interleaving molecules so every batch mixes sizes."""
-    per = [[(g, g.pos[c]) for c in range(g.pos.shape[0])] for g in graphs]
+    """All conformer items (Data with ``pos``), interleaving molecules so every batch mixes sizes."""
+    from confgen.data.dataset import conformer
+
+    per = [[conformer(g, c) for c in range(g.conformers.shape[0])] for g in graphs]
     out, k = [], 0
     while any(k < len(p) for p in per):
         out += [p[k] for p in per if k < len(p)]
@@ -74,10 +76,12 @@ def one(args) -> dict:
 
     torch.set_num_threads(args.threads)
     from confgen.config import Config, apply_overrides
-    from confgen.data.dataset import collate_conformers
+    from torch_geometric.data import Batch
+
     from confgen.models import build_model
     from confgen.noise import perturb
-    from confgen.train import EMA, denoising_loss
+    from confgen.training.setup import make_ema
+    from confgen.training.step import denoising_loss
 
     device = torch.device(args.device)
     cfg = apply_overrides(Config(), args.set)
@@ -97,8 +101,8 @@ def one(args) -> dict:
     if args.mode == "forward":
         model.eval()
         b = args.forward_batch
-        graphs, pos = collate_conformers((data * (b // len(data) + 1))[:b])
-        graphs, pos = graphs.to(device), pos.to(device)
+        graphs = Batch.from_data_list((data * (b // len(data) + 1))[:b]).to(device)
+        pos = graphs.pos
         sig = torch.full((pos.shape[0],), 0.3, device=device)
         x, _ = perturb(pos, sig, graphs.batch, graphs.num_graphs, generator=gen)
         times, cpu_times = [], []
@@ -117,7 +121,7 @@ def one(args) -> dict:
     else:
         model.train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        ema = EMA(model, 0.999)
+        ema = make_ema(model, 0.999)
         bs = cfg.train.batch_size
         n_conf, t0 = 0, None
         for step in range(args.steps + 2):
@@ -125,14 +129,14 @@ def one(args) -> dict:
                 sync()
                 t0, c0 = time.perf_counter(), time.process_time()
             chunk = [data[(step * bs + k) % len(data)] for k in range(bs)]
-            graphs, pos = collate_conformers(chunk)
-            graphs, pos = graphs.to(device), pos.to(device)
+            graphs = Batch.from_data_list(chunk).to(device)
+            pos = graphs.pos
             loss = denoising_loss(model, graphs, pos, noise=cfg.noise, sigmas=model.sigmas, generator=gen)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
             opt.step()
-            ema.update(model)
+            ema.update_parameters(model)
             if step >= 2:
                 n_conf += bs
         sync()

@@ -153,24 +153,23 @@ def _compare_log(a: Path, b: Path, problems: list[str]) -> None:
         problems.append(f"{a.parent.name}: training log differs by up to {worst:.2e} (relative)")
 
 
-_RUN_KEYS = ("created", "command", "elapsed_s", "confgen_version", "output", "sources")
+def _volatile(key: str) -> bool:
+    return key in ("created", "command", "elapsed_s", "confgen_version", "output", "sources") or "time" in key
 
 
-def _without_run_keys(value):
-    """``value`` without the keys that describe the run rather than the result (also nested, e.g. trained_on)."""
-    if isinstance(value, dict):
-        return {k: _without_run_keys(v) for k, v in value.items() if k not in _RUN_KEYS and "time" not in k}
-    if isinstance(value, list):
-        return [_without_run_keys(v) for v in value]
-    return value
+def _stable(obj):
+    """``obj`` without its volatile keys (timestamps, versions, paths), at any depth."""
+    if isinstance(obj, dict):
+        return {k: _stable(v) for k, v in obj.items() if not _volatile(k)}
+    if isinstance(obj, list):
+        return [_stable(v) for v in obj]
+    return obj
 
 
 def _compare_prep(a: Path, b: Path, problems: list[str]) -> None:
-    sa, sb = json.loads((a / "summary.json").read_text()), json.loads((b / "summary.json").read_text())
+    sa, sb = (_stable(json.loads((d / "summary.json").read_text())) for d in (a, b))
     for key in sorted(set(sa) | set(sb)):
-        if key in _RUN_KEYS or "time" in key:
-            continue
-        if _without_run_keys(sa.get(key)) != _without_run_keys(sb.get(key)):
+        if sa.get(key) != sb.get(key):
             problems.append(f"prep summary {key}: {str(sa.get(key))[:200]} vs {str(sb.get(key))[:200]}")
     print(f"prep: summary keys {len(sa)} vs {len(sb)}")
 

@@ -145,7 +145,7 @@ def main(argv=None) -> int:
         except Exception as exc:  # noqa: BLE001
             print(f"skip {smiles}: {exc}", file=sys.stderr)
             continue
-        g.weights = torch.ones(g.pos.shape[0])
+        g.weights = torch.ones(g.conformers.shape[0])
         graphs.append(g)
         names.append(smiles)
         if len(graphs) >= args.n:
@@ -158,7 +158,7 @@ def main(argv=None) -> int:
     save_shard(out / "train_00000.pt", graphs[:n_train])
     save_shard(out / "val_00000.pt", graphs[n_train:])
     summary = {
-        "n_molecules": len(graphs), "n_conformers": sum(int(g.pos.shape[0]) for g in graphs),
+        "n_molecules": len(graphs), "n_conformers": sum(int(g.conformers.shape[0]) for g in graphs),
         "n_train_molecules": n_train, "n_val_molecules": len(graphs) - n_train,
         "n_skipped": 0, "skipped": [],
         "sources": [f"qm9pack:{src.name} (every {args.stride}th row, DFT B3LYP/6-31G(2df,p) geometries)"],

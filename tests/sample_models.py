@@ -30,7 +30,7 @@ def tiny_checkpoint() -> str:
     """Path of a small trained checkpoint (the shipped default if any, else trained now, once)."""
     from confgen.checkpoint import default_checkpoint_path
     from confgen.config import load_config
-    from confgen.train import train
+    from confgen.training import train
 
     shipped = default_checkpoint_path()
     if shipped is not None:

@@ -13,7 +13,7 @@ import torch
 
 from confgen.checkpoint import read_checkpoint
 from confgen.data.dataset import load_shard, save_shard
-from confgen.train import weights_digest
+from confgen.training import weights_digest
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny_qm9"
@@ -23,7 +23,7 @@ WORKER = textwrap.dedent('''
     import torch
     torch.set_num_threads(1)
     from confgen.config import load_config
-    from confgen.train import train
+    from confgen.training import train
     cfg = load_config(sys.argv[1], overrides=sys.argv[3:])
     res = train(cfg, sys.argv[2], device="cpu", progress=False)
     rank = os.environ["RANK"]

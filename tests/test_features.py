@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 from rdkit import Chem
+from rdkit.Chem import AllChem
+from torch_geometric.data import Data
 
-from confgen.data import ATOM_FEATURE_DIM, EDGE_FEATURE_DIM, collate, featurize_mol
+from confgen.data import ATOM_FEATURE_DIM, EDGE_FEATURE_DIM, featurize_mol
 from confgen.data.features import EDGE_TYPE_2HOP, EDGE_TYPE_3HOP
-from confgen.data.graph import all_pairs, radius_graph
 from confgen.errors import InputError
 
 
@@ -16,7 +17,10 @@ def _mol(smi):
 def test_shapes_and_hops_match_rdkit_distance_matrix():
     mol = _mol("CC(=O)Nc1ccc(O)cc1")
     g = featurize_mol(mol)
-    assert g.atom_feat.shape == (mol.GetNumAtoms(), ATOM_FEATURE_DIM)
+    assert isinstance(g, Data) and g.x.dtype == torch.float32
+    assert g.x.shape == (mol.GetNumAtoms(), ATOM_FEATURE_DIM)
+    assert g.z.dtype == torch.long and g.z.tolist() == [a.GetAtomicNum() for a in mol.GetAtoms()]
+    assert g.num_nodes == mol.GetNumAtoms() and "conformers" not in g and g.smiles == "CC(=O)Nc1ccc(O)cc1"
     assert g.edge_attr.shape == (g.num_edges, EDGE_FEATURE_DIM)
     dm = Chem.GetDistanceMatrix(mol)
     src, dst = g.edge_index.numpy()
@@ -30,12 +34,12 @@ def test_shapes_and_hops_match_rdkit_distance_matrix():
 def test_chirality_is_permutation_invariant_and_distinguishes_enantiomers():
     r = featurize_mol(_mol("C[C@H](N)O"))
     s = featurize_mol(_mol("C[C@@H](N)O"))
-    assert not torch.equal(r.atom_feat, s.atom_feat)
+    assert not torch.equal(r.x, s.x)
     mol = _mol("C[C@H](N)O")
     perm = list(reversed(range(mol.GetNumAtoms())))
     renum = Chem.RenumberAtoms(mol, perm)
     g2 = featurize_mol(renum)
-    assert torch.equal(g2.atom_feat, r.atom_feat[perm])
+    assert torch.equal(g2.x, r.x[perm])
 
 
 def test_charged_salt_and_large_molecule():
@@ -57,24 +61,11 @@ def test_implicit_hydrogens_rejected():
         featurize_mol(Chem.MolFromSmiles("CCO"))
 
 
-def test_radius_graph_matches_brute_force():
-    torch.manual_seed(0)
-    ptr = torch.tensor([0, 5, 12])
-    pos = torch.randn(12, 3) * 2
-    got = radius_graph(pos, 2.5, ptr)
-    expected = set()
-    for a, b in [(0, 5), (5, 12)]:
-        for i in range(a, b):
-            for j in range(a, b):
-                if i != j and (pos[i] - pos[j]).norm() < 2.5:
-                    expected.add((i, j))
-    assert set(map(tuple, got.t().tolist())) == expected
-    assert all_pairs(ptr).shape[1] == 5 * 4 + 7 * 6
-
-
-def test_collate_offsets():
-    a, b = featurize_mol(_mol("CO")), featurize_mol(_mol("CCN"))
-    batch = collate([a, b])
-    assert batch.num_graphs == 2
-    assert batch.edge_index[:, a.num_edges:].min() == a.num_nodes
-    assert batch.batch.tolist() == [0] * a.num_nodes + [1] * b.num_nodes
+def test_with_pos_keeps_every_conformer():
+    mol = _mol("CCO")
+    ids = AllChem.EmbedMultipleConfs(mol, 3, randomSeed=1)
+    g = featurize_mol(mol, with_pos=True)
+    assert g.conformers.shape == (3, mol.GetNumAtoms(), 3) and g.conformers.dtype == torch.float32
+    for k, cid in enumerate(ids):
+        np.testing.assert_allclose(g.conformers[k].numpy(), mol.GetConformer(cid).GetPositions(), atol=1e-6)
+    assert "conformers" not in featurize_mol(_mol("CCO"), with_pos=True)  # no conformers: no field

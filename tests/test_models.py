@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 from rdkit import Chem
+from torch_geometric.data import Batch
 
 from confgen.config import Config
-from confgen.data import collate, featurize_mol
-from confgen.data.dataset import load_shard
+from confgen.data import featurize_mol
+from confgen.data.dataset import conformer, load_shard
 from confgen.models import BACKBONES, ScoreModel, build_model
 from confgen.noise import remove_com
 
@@ -17,12 +18,7 @@ TINY = Path(__file__).parent / "data" / "tiny_qm9"
 TOL = 1e-6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rotation(seed: int, proper: bool = True) -> torch.Tensor:
@@ -52,9 +48,9 @@ def _model(backbone: str, cutoff: float = 3.0, precond: str = "eps") -> ScoreMod
 
 def _noisy_batch(seed=0, sigma=0.7):
     graphs = _real_graphs()
-    batch = collate(graphs)
+    batch = Batch.from_data_list([conformer(g, 0) for g in graphs])
     g = torch.Generator().manual_seed(seed)
-    pos = torch.cat([gr.pos[0] for gr in graphs]).double()
+    pos = torch.cat([gr.conformers[0] for gr in graphs]).double()
     pos = pos + sigma * torch.randn(pos.shape, generator=g, dtype=torch.float64)
     sig = torch.full((pos.shape[0],), sigma, dtype=torch.float64)
     return batch, pos, sig
@@ -202,10 +198,29 @@ def test_shipped_checkpoint_loads_with_the_eps_parameterisation_and_unchanged_sc
     model = load_model(None).double()
     assert model.precond == "eps" and model.config.noise.distribution == "levels"
     saved = json.loads((Path(__file__).parent / "data" / "default_model_scores.json").read_text())
-    batch = collate(_real_graphs(2))
+    batch = Batch.from_data_list([conformer(g, 0) for g in _real_graphs(2)])
     for sigma, case in saved["cases"].items():
         pos = torch.tensor(case["pos"], dtype=torch.float64)
         sig = torch.full((pos.shape[0],), float(sigma), dtype=torch.float64)
         with torch.no_grad():
             out = model(batch, pos, sig)
         torch.testing.assert_close(out, torch.tensor(case["score"], dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("backbone", sorted(BACKBONES))
+def test_message_passing_layers_reset_to_their_initial_weights(backbone):
+    """Layers are PyG MessagePassing modules; reset_parameters re-draws the weights in construction order."""
+    from torch_geometric.nn import MessagePassing
+
+    torch.manual_seed(5)
+    net = BACKBONES[backbone](hidden_dim=16, edge_dim=8, num_layers=2, num_rbf=8)
+    initial = {k: v.clone() for k, v in net.state_dict().items()}
+    assert all(isinstance(layer, MessagePassing) for layer in net.layers)
+    assert net.layers[0].flow == "target_to_source"
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    torch.manual_seed(5)
+    net.reset_parameters()
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, initial[k]), k

@@ -61,7 +61,7 @@ def test_prepare_end_to_end_with_exclusion(tmp_path, shared_data, capsys):
     assert summary["n_conformers"] == sum(v for k, v in n_conf.items() if k not in in_test)
     assert summary["n_skipped"] == 0 and summary["skipped"] == []
     graphs = _graphs(out)
-    assert len(graphs) == 9 and sum(g.pos.shape[0] for _, g in graphs) == summary["n_conformers"]
+    assert len(graphs) == 9 and sum(g.conformers.shape[0] for _, g in graphs) == summary["n_conformers"]
     assert len(list(out.glob("*.pt"))) == summary["splits"]["train"]["n_shards"] + summary["splits"]["val"]["n_shards"]
     assert summary["splits"]["train"]["n_shards"] >= 3  # about 100 conformers a shard
     # the excluded molecule never reaches the dataset
@@ -70,11 +70,11 @@ def test_prepare_end_to_end_with_exclusion(tmp_path, shared_data, capsys):
     for split in ("train", "val"):
         gs = [g for s, g in graphs if s == split]
         assert summary["splits"][split]["n_molecules"] == len(gs) > 0
-        assert summary["splits"][split]["n_conformers"] == sum(g.pos.shape[0] for g in gs)
+        assert summary["splits"][split]["n_conformers"] == sum(g.conformers.shape[0] for g in gs)
         assert len(ConformerDataset(out, split)) == summary["splits"][split]["n_conformers"]
     for _, g in graphs:
-        assert g.pos.shape[1] == g.num_nodes and torch.isfinite(g.pos).all()
-        assert g.weights.shape == (g.pos.shape[0],) and float(g.weights.sum()) == pytest.approx(1.0, abs=1e-5)
+        assert g.conformers.shape[1] == g.num_nodes and torch.isfinite(g.conformers).all()
+        assert g.weights.shape == (g.conformers.shape[0],) and float(g.weights.sum()) == pytest.approx(1.0, abs=1e-5)
     # provenance
     prov = summary["trained_on"]
     assert prov["exclude"][0]["path"].endswith("test_smiles.csv") and len(prov["exclude"][0]["sha256"]) == 64
@@ -110,7 +110,7 @@ def test_prepare_rdkit_folder_filters(tmp_path, shared_data):
     assert summary["n_molecules"] == len(expected) and summary["filtered"]["heavy_atoms"] == len(keys) - len(expected)
     graphs = [g for _, g in _graphs(out)]
     assert sorted(_nostereo(g.smiles) for g in graphs) == sorted(_nostereo(k) for k in expected)
-    assert all(g.pos.shape[0] == 4 for g in graphs)
+    assert all(g.conformers.shape[0] == 4 for g in graphs)
     # weights are the four highest GEOM Boltzmann weights, renormalised, highest first
     for g in graphs:
         w = g.weights.numpy()
@@ -158,7 +158,7 @@ def test_prepare_bad_inputs_reported_one_line_each(tmp_path, shared_data, capsys
     # the good inputs are all there: 10 GEOM molecules + ethanol + phenol with built conformers
     names = Counter(_nostereo(g.smiles) for _, g in _graphs(out))
     assert names["CCO"] == 1 and names["Oc1ccccc1"] == 1 and summary["n_molecules"] == 12
-    assert all(g.pos.shape[0] >= 1 for _, g in _graphs(out))
+    assert all(g.conformers.shape[0] >= 1 for _, g in _graphs(out))
 
 
 def test_nothing_usable_leaves_nothing(tmp_path, capsys):

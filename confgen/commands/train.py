@@ -30,7 +30,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from confgen.config import load_config
-    from confgen.train import dist_from_env, train
+    from confgen.training import dist_from_env, train
 
     from confgen.errors import ConfgenError
 

@@ -6,8 +6,13 @@ Layout of a dataset directory::
     DIR/train_00000.pt ...      shards (torch.save of plain tensors/strings; loaded with weights_only=True)
     DIR/val_00000.pt ...
 
-A shard is ``{"format": SHARD_FORMAT, "graphs": [dict, ...]}`` where each dict holds the fields of a
-:class:`MolGraph` (``atom_feat, edge_index, edge_attr, atomic_numbers, smiles, pos [C, N, 3], weights [C]``).
+A shard is ``{"format": SHARD_FORMAT, "graphs": [dict, ...]}``, one dict per molecule with the keys
+``atom_feat, edge_index, edge_attr, atomic_numbers, smiles, pos [C, N, 3], weights [C]`` (the format of
+confgen 1; in memory a molecule is a :class:`torch_geometric.data.Data` with ``x, edge_index, edge_attr, z,
+smiles, conformers [C, N, 3], weights [C]``).
+
+:class:`ConformerDataset` yields one ``Data`` per conformer, with ``pos`` [N, 3]: batch them with
+``torch_geometric.data.Batch.from_data_list`` or a ``torch_geometric.loader.DataLoader``.
 """
 
 from __future__ import annotations
@@ -17,31 +22,34 @@ import os
 from pathlib import Path
 
 import torch
+from torch_geometric.data import Data
 
 from confgen.chem.files import atomic_write
-from confgen.data.features import MolGraph
-from confgen.data.graph import GraphBatch, collate
 from confgen.errors import ConfgenError
 
 SHARD_FORMAT = "confgen-shard-v1"
-_FIELDS = ("atom_feat", "edge_index", "edge_attr", "atomic_numbers", "smiles", "pos", "weights")
+#: shard key -> Data attribute
+_SHARD_FIELDS = {"atom_feat": "x", "edge_index": "edge_index", "edge_attr": "edge_attr", "atomic_numbers": "z",
+                 "smiles": "smiles", "pos": "conformers", "weights": "weights"}
 
 
-def save_shard(path: str | os.PathLike, graphs: list[MolGraph]) -> None:
-    """Write graphs (each with ``pos``) to ``path`` atomically (temp file, then rename)."""
-    payload = {"format": SHARD_FORMAT, "graphs": [{f: getattr(g, f) for f in _FIELDS} for g in graphs]}
+def save_shard(path: str | os.PathLike, graphs: list[Data]) -> None:
+    """Write molecules (each with ``conformers`` and ``weights``) to ``path`` atomically (temp file, then rename)."""
+    payload = {"format": SHARD_FORMAT,
+               "graphs": [{key: g[attr] for key, attr in _SHARD_FIELDS.items()} for g in graphs]}
     atomic_write(path, lambda fh: torch.save(payload, fh), binary=True)
 
 
-def load_shard(path: str | os.PathLike) -> list[MolGraph]:
-    """Read a shard written by :func:`save_shard` (safe: ``weights_only=True``)."""
+def load_shard(path: str | os.PathLike) -> list[Data]:
+    """Read a shard written by :func:`save_shard` (safe: ``weights_only=True``): one ``Data`` per molecule."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable shard is a user-facing error
         raise ConfgenError(f"{path}: not a readable confgen dataset shard ({exc.__class__.__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != SHARD_FORMAT:
         raise ConfgenError(f"{path}: not a confgen dataset shard (format {SHARD_FORMAT} expected)")
-    return [MolGraph(**g) for g in payload["graphs"]]
+    return [Data(**{attr: g[key] for key, attr in _SHARD_FIELDS.items() if g.get(key) is not None})
+            for g in payload["graphs"]]
 
 
 def read_summary(directory: str | os.PathLike) -> dict:
@@ -56,8 +64,16 @@ def read_summary(directory: str | os.PathLike) -> dict:
         return json.load(fh)
 
 
+def conformer(molecule: Data, k: int) -> Data:
+    """Conformer ``k`` of a molecule (from :func:`load_shard` or ``featurize_mol(..., with_pos=True)``): a ``Data``
+    with ``x, z, edge_index, edge_attr, smiles`` and ``pos`` [N, 3] (no ``conformers``, so it batches)."""
+    return Data(x=molecule.x, z=molecule.z, edge_index=molecule.edge_index, edge_attr=molecule.edge_attr,
+                smiles=molecule.smiles, pos=molecule.conformers[k])
+
+
 class ConformerDataset(torch.utils.data.Dataset):
-    """All conformers of one split of a prepared dataset; item ``i`` is ``(MolGraph, pos [N, 3])``.
+    """All conformers of one split of a prepared dataset; item ``i`` is a ``Data`` with ``x, z, edge_index,
+    edge_attr, smiles`` and the conformer's coordinates ``pos`` [N, 3].
 
     Args:
         directory: dataset directory written by ``confgen prepare``.
@@ -68,12 +84,12 @@ class ConformerDataset(torch.utils.data.Dataset):
     def __init__(self, directory: str | os.PathLike, split: str = "train", max_confs: int | None = None):
         self.directory = Path(directory)
         self.summary = read_summary(self.directory)
-        self.graphs: list[MolGraph] = []
+        self.graphs: list[Data] = []
         for shard in sorted(self.directory.glob(f"{split}_*.pt")):
             self.graphs.extend(load_shard(shard))
         self.index: list[tuple[int, int]] = []
         for gi, g in enumerate(self.graphs):
-            n = g.pos.shape[0] if g.pos is not None else 0
+            n = g.conformers.shape[0] if "conformers" in g else 0
             if max_confs is not None:
                 n = min(n, max_confs)
             self.index.extend((gi, ci) for ci in range(n))
@@ -81,13 +97,6 @@ class ConformerDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, i: int) -> tuple[MolGraph, torch.Tensor]:
+    def __getitem__(self, i: int) -> Data:
         gi, ci = self.index[i]
-        g = self.graphs[gi]
-        return g, g.pos[ci]
-
-
-def collate_conformers(items: list[tuple[MolGraph, torch.Tensor]]) -> tuple[GraphBatch, torch.Tensor]:
-    """Collate ``(MolGraph, pos)`` items into ``(GraphBatch, pos [num_nodes, 3])``."""
-    graphs = [g for g, _ in items]
-    return collate(graphs), torch.cat([p for _, p in items], 0)
+        return conformer(self.graphs[gi], ci)

@@ -1,6 +1,14 @@
-"""The one featuriser: RDKit Mol (explicit hydrogens) -> :class:`MolGraph`.
+"""The one featuriser: RDKit Mol (explicit hydrogens) -> :class:`torch_geometric.data.Data`.
 
-Shared by training, sampling and evaluation. Atom order is the Mol's atom order.
+Shared by training, sampling and evaluation. Atom order is the Mol's atom order. The graph's fields:
+
+    x           [N, ATOM_FEATURE_DIM] float32 atom features
+    z           [N] long atomic numbers
+    edge_index  [2, E] long, directed (both directions present), bond + 2/3-hop edges
+    edge_attr   [E, EDGE_FEATURE_DIM] float32 edge features
+    smiles      canonical isomeric SMILES of the molecule (without explicit H)
+    conformers  [C, N, 3] float32 coordinates of the Mol's conformers (Angstrom), only with ``with_pos=True``;
+                datasets give one conformer per item as ``pos`` [N, 3] (:mod:`confgen.data.dataset`)
 
 Atom features (``ATOM_FEATURE_DIM`` columns, float 0/1):
     element one-hot (``ELEMENTS``), formal charge one-hot (-2..+2), aromatic, hybridisation one-hot,
@@ -16,11 +24,10 @@ shortest-path order; radius edges are added at model time from coordinates (see 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import torch
 from rdkit import Chem
+from torch_geometric.data import Data
 
 from confgen.errors import InputError
 
@@ -58,38 +65,6 @@ NUM_EDGE_TYPES = 7
 EDGE_FEATURE_DIM = NUM_EDGE_TYPES + 1 + 1 + 2
 
 MAX_HEAVY_ATOMS = 200
-
-
-@dataclass
-class MolGraph:
-    """A featurised molecular graph.
-
-    Attributes:
-        atom_feat: [num_nodes, ATOM_FEATURE_DIM] float32 atom features.
-        edge_index: [2, num_edges] long, directed (both directions present), bond + 2/3-hop edges.
-        edge_attr: [num_edges, EDGE_FEATURE_DIM] float32 edge features.
-        atomic_numbers: [num_nodes] long.
-        smiles: canonical isomeric SMILES of the molecule (without explicit H).
-        pos: optional [num_confs, num_nodes, 3] float32 conformer coordinates (Angstrom).
-        weights: optional [num_confs] float32 conformer weights (e.g. Boltzmann).
-    """
-
-    atom_feat: torch.Tensor
-    edge_index: torch.Tensor
-    edge_attr: torch.Tensor
-    atomic_numbers: torch.Tensor
-    smiles: str = ""
-    pos: torch.Tensor | None = None
-    weights: torch.Tensor | None = None
-    meta: dict = field(default_factory=dict)
-
-    @property
-    def num_nodes(self) -> int:
-        return int(self.atom_feat.shape[0])
-
-    @property
-    def num_edges(self) -> int:
-        return int(self.edge_index.shape[1])
 
 
 def _one_hot(index: int, size: int) -> list[float]:
@@ -231,7 +206,7 @@ def shortest_path_orders(num_nodes: int, bonds: np.ndarray, max_order: int = 3) 
 
 
 def featurize_mol(mol: Chem.Mol, max_order: int = 3, max_heavy_atoms: int = MAX_HEAVY_ATOMS,
-                  source: str | None = None, with_pos: bool = False) -> MolGraph:
+                  source: str | None = None, with_pos: bool = False) -> Data:
     """Featurise an RDKit Mol with explicit hydrogens.
 
     Args:
@@ -239,10 +214,11 @@ def featurize_mol(mol: Chem.Mol, max_order: int = 3, max_heavy_atoms: int = MAX_
         max_order: extended edges up to this many bonds apart (1 = bonds only).
         max_heavy_atoms: larger molecules are rejected with :class:`InputError`.
         source: where the molecule came from, used in error messages.
-        with_pos: also store all conformers of ``mol`` as ``pos`` [num_confs, N, 3].
+        with_pos: also store all conformers of ``mol`` as ``conformers`` [num_confs, N, 3].
 
     Returns:
-        The :class:`MolGraph`.
+        The graph (``x``, ``z``, ``edge_index``, ``edge_attr``, ``smiles``; ``conformers`` with ``with_pos`` when the
+        Mol has conformers).
 
     Raises:
         InputError: unsupported element, no heavy atoms, too large, or implicit hydrogens on atoms.
@@ -289,15 +265,14 @@ def featurize_mol(mol: Chem.Mol, max_order: int = 3, max_heavy_atoms: int = MAX_
     except Exception:  # noqa: BLE001 - RemoveHs can fail on odd valences; keep H then
         smiles = Chem.MolToSmiles(mol)
 
-    pos = None
-    if with_pos and mol.GetNumConformers():
-        pos = torch.from_numpy(np.stack([c.GetPositions() for c in mol.GetConformers()]).astype(np.float32))
-
-    return MolGraph(
-        atom_feat=torch.from_numpy(atom_feat),
+    data = Data(
+        x=torch.from_numpy(atom_feat),
+        z=torch.tensor([a.GetAtomicNum() for a in atoms], dtype=torch.long),
         edge_index=torch.from_numpy(np.stack([src, dst]).astype(np.int64)),
         edge_attr=torch.from_numpy(edge_attr),
-        atomic_numbers=torch.tensor([a.GetAtomicNum() for a in atoms], dtype=torch.long),
         smiles=smiles,
-        pos=pos,
     )
+    if with_pos and mol.GetNumConformers():
+        data.conformers = torch.from_numpy(
+            np.stack([c.GetPositions() for c in mol.GetConformers()]).astype(np.float32))
+    return data

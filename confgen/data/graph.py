@@ -1,65 +1,36 @@
-"""Batching of :class:`MolGraph` objects and radius edges, in plain torch (no torch_scatter/torch_cluster)."""
+"""Graph indexing of PyG batches and radius edges (through PyG where torch_cluster is installed, else plain torch).
+
+Batches are :class:`torch_geometric.data.Batch` objects (``Batch.from_data_list``); a single
+:class:`torch_geometric.data.Data` works too (:func:`graph_index` gives its one-graph ``batch`` and ``ptr``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib.util
 
 import torch
+from torch_geometric.data import Data
 
-from confgen.data.features import EDGE_FEATURE_DIM, EDGE_TYPE_RADIUS, MolGraph
+from confgen.data.features import EDGE_FEATURE_DIM, EDGE_TYPE_RADIUS
 
-
-@dataclass
-class GraphBatch:
-    """Several molecular graphs as one disconnected graph.
-
-    Attributes:
-        atom_feat: [num_nodes, F] atom features.
-        edge_index: [2, num_edges] edges (bond + extended), node indices offset per graph.
-        edge_attr: [num_edges, EDGE_FEATURE_DIM] edge features.
-        batch: [num_nodes] graph index of each node.
-        ptr: [num_graphs + 1] node offsets.
-        atomic_numbers: [num_nodes] long.
-    """
-
-    atom_feat: torch.Tensor
-    edge_index: torch.Tensor
-    edge_attr: torch.Tensor
-    batch: torch.Tensor
-    ptr: torch.Tensor
-    atomic_numbers: torch.Tensor
-
-    @property
-    def num_graphs(self) -> int:
-        return int(self.ptr.numel() - 1)
-
-    @property
-    def num_nodes(self) -> int:
-        return int(self.atom_feat.shape[0])
-
-    def to(self, device) -> "GraphBatch":
-        return GraphBatch(*(getattr(self, f).to(device) for f in
-                            ("atom_feat", "edge_index", "edge_attr", "batch", "ptr", "atomic_numbers")))
+#: torch_cluster (PyG's radius search) is installed: :func:`radius_graph` uses ``torch_geometric.nn.radius_graph``
+HAS_TORCH_CLUSTER = importlib.util.find_spec("torch_cluster") is not None
 
 
-def collate(graphs: list[MolGraph]) -> GraphBatch:
-    """Concatenate graphs into one :class:`GraphBatch` (conformers are not included; see callers)."""
-    sizes = torch.tensor([g.num_nodes for g in graphs], dtype=torch.long)
-    ptr = torch.zeros(len(graphs) + 1, dtype=torch.long)
-    ptr[1:] = torch.cumsum(sizes, 0)
-    edge_index = torch.cat([g.edge_index + ptr[i] for i, g in enumerate(graphs)], dim=1)
-    return GraphBatch(
-        atom_feat=torch.cat([g.atom_feat for g in graphs], 0),
-        edge_index=edge_index,
-        edge_attr=torch.cat([g.edge_attr for g in graphs], 0),
-        batch=torch.repeat_interleave(torch.arange(len(graphs)), sizes),
-        ptr=ptr,
-        atomic_numbers=torch.cat([g.atomic_numbers for g in graphs], 0),
-    )
+def graph_index(data: Data) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(batch [N], ptr [G + 1], G)`` of a :class:`~torch_geometric.data.Batch`, or of a single ``Data`` (G = 1)."""
+    batch = getattr(data, "batch", None)
+    ptr = getattr(data, "ptr", None)
+    if batch is not None and ptr is not None:
+        return batch, ptr, int(ptr.numel() - 1)
+    n = int(data.num_nodes)
+    device = data.edge_index.device
+    return (torch.zeros(n, dtype=torch.long, device=device),
+            torch.tensor([0, n], dtype=torch.long, device=device), 1)
 
 
 def all_pairs(ptr: torch.Tensor) -> torch.Tensor:
-    """All ordered pairs (i != j) of nodes within each graph.
+    """All ordered pairs (i != j) of nodes within each graph, in lexicographic order.
 
     Args:
         ptr: [num_graphs + 1] node offsets.
@@ -83,27 +54,47 @@ def all_pairs(ptr: torch.Tensor) -> torch.Tensor:
     return torch.stack([i[keep], j[keep]])
 
 
+def _pyg_radius_graph(pos: torch.Tensor, r: float, ptr: torch.Tensor) -> torch.Tensor:
+    """Candidate radius edges from torch_cluster (through PyG), both directions, any order."""
+    from torch_geometric.nn import radius_graph as pyg_radius_graph
+
+    sizes = ptr[1:] - ptr[:-1]
+    batch = torch.repeat_interleave(torch.arange(sizes.numel(), device=pos.device), sizes)
+    return pyg_radius_graph(pos, r, batch, loop=False, max_num_neighbors=max(int(sizes.max()), 1))
+
+
 def radius_graph(pos: torch.Tensor, r: float, ptr: torch.Tensor, pairs: torch.Tensor | None = None) -> torch.Tensor:
-    """Edges between distinct nodes of the same graph closer than ``r``.
+    """Edges between distinct nodes of the same graph closer than ``r`` (strictly), in lexicographic order.
+
+    With torch_cluster installed the search is PyG's ``radius_graph`` (no neighbour limit; ``pairs`` is not
+    needed); without it, the distances of all pairs of each graph are computed. Both give the same edges in the
+    same order.
 
     Args:
         pos: [num_nodes, 3] coordinates.
         r: cutoff radius (Angstrom).
         ptr: [num_graphs + 1] node offsets.
-        pairs: optional precomputed ``all_pairs(ptr)`` (reuse it across sampling steps).
+        pairs: optional precomputed ``all_pairs(ptr)`` for the fallback (reuse it across sampling steps).
 
     Returns:
         [2, num_radius_edges] long edge index (both directions).
     """
-    if pairs is None:
-        pairs = all_pairs(ptr)
-    d2 = (pos[pairs[0]] - pos[pairs[1]]).pow(2).sum(-1)  # [P]
-    return pairs[:, d2 < r * r]
+    if HAS_TORCH_CLUSTER and pos.shape[0]:
+        cand = _pyg_radius_graph(pos, r, ptr)
+        key = cand[0] * pos.shape[0] + cand[1]
+        cand = cand[:, torch.argsort(key)]
+    else:
+        cand = all_pairs(ptr) if pairs is None else pairs
+    d2 = (pos[cand[0]] - pos[cand[1]]).pow(2).sum(-1)  # [P]
+    return cand[:, d2 < r * r]
 
 
 def merge_radius_edges(edge_index: torch.Tensor, edge_attr: torch.Tensor, radius_index: torch.Tensor,
                        num_nodes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Add radius edges that are not already graph edges, typed as ``EDGE_TYPE_RADIUS``.
+
+    The graph edges keep their order and the new ones follow in theirs (so message sums add in the same order as
+    ever; ``torch_geometric.utils.coalesce`` would sort them and change the last bits).
 
     Args:
         edge_index: [2, E] graph edges.

@@ -22,9 +22,10 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch_geometric.data import Batch, Data
 
 from confgen.data.features import ATOM_FEATURE_DIM, EDGE_FEATURE_DIM, featurize_mol
-from confgen.data.graph import GraphBatch, collate, merge_radius_edges, radius_graph
+from confgen.data.graph import graph_index, merge_radius_edges, radius_graph
 from confgen.models.clofnet import ClofNet
 from confgen.models.egnn import EGNN
 from confgen.models.layers import SigmaEmbedding, mlp
@@ -94,38 +95,39 @@ class ScoreModel(nn.Module):
         return NoiseSchedule(sigma_max=float(self.sigmas.max()), sigma_min=float(self.sigmas.min()),
                              num_levels=int(self.sigmas.numel()))
 
-    def forward(self, batch: GraphBatch, pos: torch.Tensor, sigma: torch.Tensor,
+    def forward(self, data: Data, pos: torch.Tensor, sigma: torch.Tensor,
                 pairs: torch.Tensor | None = None) -> torch.Tensor:
-        """Estimated score.
+        """Estimated score (:class:`confgen.models.interface.ScoreModelInterface`).
 
         Args:
-            batch: the molecular graphs.
+            data: the molecular graphs: a :class:`~torch_geometric.data.Batch` (or one ``Data``) with ``x``
+                [N, atom_dim], ``edge_index`` [2, E] and ``edge_attr`` [E, edge_dim] (:func:`featurize_mol`).
             pos: [N, 3] noisy coordinates (Angstrom).
             sigma: [N] noise level of each node (constant within a graph).
-            pairs: optional ``confgen.data.graph.all_pairs(batch.ptr)`` [2, P] to reuse across calls.
+            pairs: optional ``confgen.data.graph.all_pairs(data.ptr)`` [2, P] to reuse across calls.
 
         Returns:
             [N, 3] score, centred per graph.
         """
         dtype = pos.dtype
         n = pos.shape[0]
-        g = batch.num_graphs
+        batch, ptr, g = graph_index(data)
         sigma = sigma.to(dtype)
-        x = remove_com(pos, batch.batch, g)  # [N, 3]
-        edge_index, edge_attr = batch.edge_index, batch.edge_attr.to(dtype)
+        x = remove_com(pos, batch, g)  # [N, 3]
+        edge_index, edge_attr = data.edge_index, data.edge_attr.to(dtype)
         if self.cutoff > 0:
-            radius = radius_graph(x.detach(), self.cutoff, batch.ptr, pairs=pairs)  # [2, R]
+            radius = radius_graph(x.detach(), self.cutoff, ptr, pairs=pairs)  # [2, R]
             edge_index, edge_attr = merge_radius_edges(edge_index, edge_attr, radius, n)
         sd2 = self.sigma_data ** 2 if self.precond == "edm" else 1.0
         norm = torch.sqrt(sigma * sigma + sd2).unsqueeze(-1)  # [N, 1]; c_in = 1 / norm
         x_in = x / norm  # [N, 3]
         s_emb = self.sigma_embed(sigma)  # [N, H]
-        h = self.node_in(torch.cat([batch.atom_feat.to(dtype), s_emb], -1))  # [N, H]
+        h = self.node_in(torch.cat([data.x.to(dtype), s_emb], -1))  # [N, H]
         # edge embedding MLP on cat(edge_attr, sigma embedding of the receiving node), first layer split
         e = self.edge_in(edge_attr) + self.edge_sigma(s_emb)[edge_index[0]]  # [E, H]
         e = self.edge_out(torch.nn.functional.silu(e))  # [E, H]
-        _, vec = self.backbone(h, x_in, edge_index, e, batch=batch.batch)
-        vec = remove_com(vec, batch.batch, g)  # [N, 3]
+        _, vec = self.backbone(h, x_in, edge_index, e, batch=batch)
+        vec = remove_com(vec, batch, g)  # [N, 3]
         sig = sigma.unsqueeze(-1)  # [N, 1]
         if self.precond == "edm":  # (D - x) / sigma^2 with D = c_skip x + c_out F
             return -x / (norm * norm) + (self.sigma_data / norm) * vec / sig
@@ -144,7 +146,7 @@ class ScoreModel(nn.Module):
             [N, 3] score on the model's device and dtype.
         """
         p = next(self.parameters())
-        graph = collate([featurize_mol(mol)]).to(p.device)
+        graph = Batch.from_data_list([featurize_mol(mol)]).to(p.device)
         pos = torch.as_tensor(pos, dtype=p.dtype, device=p.device).reshape(-1, 3)
         if pos.shape[0] != graph.num_nodes:
             raise ValueError(f"pos has {pos.shape[0]} atoms, the molecule {graph.num_nodes}")

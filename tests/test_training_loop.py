@@ -7,27 +7,21 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch_geometric.data import Batch
 
 from confgen.checkpoint import load_model, read_checkpoint, save_checkpoint
 from confgen.cli import main as cli_main
 from confgen.config import Config, load_config
-from confgen.data import collate
-from confgen.data.dataset import load_shard, save_shard
+from confgen.data.dataset import conformer, load_shard, save_shard
 from confgen.errors import ConfgenError
 from confgen.models import build_model
-from confgen.train import train
+from confgen.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "tests" / "data" / "tiny_qm9"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread is faster and steadier."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _small_dataset(tmp_path: Path, n_train: int = 8, n_val: int = 4) -> Path:
@@ -53,8 +47,8 @@ def _config(data: Path, **train) -> Config:
 def _fixed_loss(model, graphs, seed=0, weighting="sigma2", sigma_range=(0.0, math.inf)) -> float:
     from confgen.losses import dsm_loss
     from confgen.noise import perturb
-    batch = collate(graphs)
-    pos = torch.cat([g.pos[0] for g in graphs])
+    batch = Batch.from_data_list([conformer(g, 0) for g in graphs])
+    pos = torch.cat([g.conformers[0] for g in graphs])
     g = torch.Generator().manual_seed(seed)
     total = 0.0
     levels = [s for s in model.sigmas[::5] if sigma_range[0] <= s <= sigma_range[1]]
@@ -145,8 +139,8 @@ def test_checkpoint_round_trip_gives_identical_scores(tmp_path):
     save_checkpoint(tmp_path / "m.pt", {"config": cfg.to_dict(), "model": model.state_dict(), "version": "x"})
     loaded = load_model(tmp_path / "m.pt")
     graphs = load_shard(TINY / "val_00000.pt")[:3]
-    batch = collate(graphs)
-    pos = torch.cat([g.pos[0] for g in graphs])
+    batch = Batch.from_data_list([conformer(g, 0) for g in graphs])
+    pos = torch.cat([g.conformers[0] for g in graphs])
     sig = torch.full((pos.shape[0],), 0.3)
     with torch.no_grad():
         assert torch.equal(model(batch, pos, sig), loaded(batch, pos, sig))
@@ -170,7 +164,7 @@ def test_cli_train_tiny_config_and_errors(tmp_path, capsys):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
-    import confgen.train as train_mod
+    import confgen.training.step as train_mod
 
     data = _small_dataset(tmp_path)
     cfg = _config(data, max_steps=10, ckpt_every=2, val_every=0)
