@@ -15,17 +15,18 @@ def load_model(path=None, device="cpu"):
     Returns:
         A :class:`confgen.models.score_net.ScoreModel` in eval mode.
     """
-    from confgen.checkpoint import load_model as _load
+    from confgen import checkpoint
 
-    return _load(path, device=device)
+    return checkpoint.load_model(path, device=device)
 
 
 def generate(smiles_or_mol, num_confs, model=None, seed=None, preset=None, **kwargs):
     """Generate conformers for one molecule; returns an RDKit Mol (explicit H) with ``num_confs`` conformers.
 
     Further keyword arguments (``relax``, ``stats``, ``device``, ...) are those of
-    :func:`confgen.generate.generate_conformers`.
+    :func:`confgen.generation.generate` (the fields of :class:`confgen.generation.GenerationRequest`, and
+    ``stats`` / ``errors``).
     """
-    from confgen.generate import generate as _generate
+    from confgen import generation
 
-    return _generate(smiles_or_mol, num_confs, model=model, seed=seed, preset=preset, **kwargs)
+    return generation.generate(smiles_or_mol, num_confs, model=model, seed=seed, preset=preset, **kwargs)

@@ -11,14 +11,14 @@ Methods:
     * ``etkdg``: RDKit ETKDGv3 (``EmbedMultipleConfs``, seed != 0: RDKit 2026.09 returns identical
       conformers with ``randomSeed=0``);
     * ``etkdg-mmff``: the same conformers minimised with MMFF94 (``MMFFOptimizeMoleculeConfs``);
-    * ``confgen``: :func:`confgen.generate.generate_conformers` with ``--model`` / ``--preset`` and
+    * ``confgen``: :func:`confgen.generation.generate_conformers` with ``--model`` / ``--preset`` and
       ``relax="none"``: the score model's conformers as sampled (``confgen sample --relax none``);
     * ``confgen-mmff``: the same with ``relax="mmff"`` (MMFF94 minimisation of confgen's conformers): what
       ``confgen sample`` writes by default;
     * ``confgen@PRESET`` / ``confgen-mmff@PRESET``: confgen with a named sampler preset (e.g. ``confgen@confgf``),
       so that presets are compared side by side in one run;
     * ``etkdg-select`` / ``etkdg-select-mmff``: the ablation of ``confgen`` / ``confgen-mmff``: the same
-      pipeline (:func:`confgen.generate.generate_conformers` with the same preset: its ETKDG oversampling,
+      pipeline (:func:`confgen.generation.generate_conformers` with the same preset: its ETKDG oversampling,
       diverse selection, stereo and geometry checks, relaxation) with the score network switched off
       (``network=False``), so that a table shows what the network adds to each (``@PRESET`` works too).
 
@@ -32,8 +32,9 @@ from __future__ import annotations
 import csv
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from rdkit import Chem
@@ -60,6 +61,7 @@ MMFF_MAX_ITERS = 2000
 __all__ = [
     "METHODS",
     "PIPELINE_METHODS",
+    "BenchmarkOptions",
     "run_benchmark",
     "generate_rdkit",
     "stereo_errors",
@@ -113,13 +115,10 @@ def _generate_worker(job: dict) -> dict:
                     errors.append(f"{mol.GetProp('_Name') if mol.HasProp('_Name') else ''}: {exc}")
                     out.append(None)
         elif method in PIPELINE_METHODS:
-            try:
-                from confgen.generate import generate_conformers
-            except ImportError as exc:
-                raise ConfgenError(f"confgen.generate is not available ({exc})") from None
             import torch
 
             from confgen.checkpoint import load_model
+            from confgen.generation import GenerationRequest, generate_conformers
 
             torch.set_num_threads(1)
             network = method.startswith("confgen")
@@ -128,19 +127,10 @@ def _generate_worker(job: dict) -> dict:
             errs: list = []
             t0 = time.perf_counter()  # generation only, not model loading
             c0 = time.process_time()
-            out = list(
-                generate_conformers(
-                    mols,
-                    list(nums),
-                    model=model,
-                    preset=job.get("preset"),
-                    seed=seed,
-                    relax="mmff" if method.endswith("-mmff") else "none",
-                    progress=False,
-                    errors=errs,
-                    network=network,
-                )
-            )
+            request = GenerationRequest(mols, list(nums), model=model, preset=job.get("preset"), seed=seed,
+                                        relax="mmff" if method.endswith("-mmff") else "none", progress=False,
+                                        network=network)
+            out = list(generate_conformers(request, errors=errs))
             errors.extend(str(e) for e in errs)
         else:
             raise ConfgenError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
@@ -154,7 +144,7 @@ def _generate_worker(job: dict) -> dict:
             "peak_rss_mb": _peak_rss_mb(resource)}
 
 
-def _parse_method(name: str, preset: str | None) -> tuple[str, str | None]:
+def _parse_method(name: str, preset) -> tuple[str, object]:
     """``"confgen@confgf"`` -> ``("confgen", "confgf")``; a method without ``@`` gets ``preset``.
 
     Raises:
@@ -170,7 +160,7 @@ def _parse_method(name: str, preset: str | None) -> tuple[str, str | None]:
     if sep and not own:
         raise ConfgenError(f"method {name!r}: no preset after '@'")
     if chosen is not None and pipeline:
-        from confgen.sampling import resolve_preset
+        from confgen.config import resolve_preset
 
         resolve_preset(chosen)  # unknown preset: a clear error before any generation starts
     return base, chosen if pipeline else None
@@ -296,7 +286,9 @@ def posebusters_pass(items: Sequence[tuple[Chem.Mol, list[int]]]) -> list[bool]:
     return [r.passed for per_mol in results for r in per_mol]
 
 
-def _pick_evenly(n_total: int, n_max: int | None) -> list[int]:
+def pick_evenly(n_total: int, n_max: int | None) -> list[int]:
+    """Indices of at most ``n_max`` of ``n_total`` items, evenly spread from the first to the last (all when
+    ``n_max`` is ``None``)."""
     if n_max is None or n_total <= n_max:
         return list(range(n_total))
     return sorted({int(round(x)) for x in np.linspace(0, n_total - 1, n_max)})
@@ -304,7 +296,7 @@ def _pick_evenly(n_total: int, n_max: int | None) -> list[int]:
 
 def _posebusters_rate(generated: list[Chem.Mol | None], max_conformers: int | None, workers: int) -> dict:
     pairs = [(k, c.GetId()) for k, m in enumerate(generated) if m is not None for c in m.GetConformers()]
-    picked = [pairs[i] for i in _pick_evenly(len(pairs), max_conformers)]
+    picked = [pairs[i] for i in pick_evenly(len(pairs), max_conformers)]
     if not picked:
         return {"checked": 0, "passed": 0, "rate": None}
     items: list[tuple[Chem.Mol, list[int]]] = []
@@ -326,7 +318,7 @@ def _posebusters_rate(generated: list[Chem.Mol | None], max_conformers: int | No
 
 
 # -------------------------------------------------------------------------------------------- benchmark
-def _qm9_num_confs(path: Path) -> dict[str, int]:
+def qm9_num_confs(path: Path) -> dict[str, int]:
     """``geom_smiles -> n_conformers`` from a QM9 DFT CSV (the GEOM ensemble size used for 2 x n)."""
     out: dict[str, int] = {}
     with open(path, newline="") as fh:
@@ -339,7 +331,7 @@ def _qm9_num_confs(path: Path) -> dict[str, int]:
     return out
 
 
-def _input_mol(record) -> Chem.Mol:
+def input_mol(record) -> Chem.Mol:
     """The generation input: the reference graph with explicit H and the stereo of its reference geometry."""
     mol = Chem.Mol(record.mol)
     mol.RemoveAllConformers()
@@ -347,29 +339,15 @@ def _input_mol(record) -> Chem.Mol:
     return mol
 
 
-def run_benchmark(
-    references,
-    *,
-    methods: Sequence[str] = DEFAULT_METHODS,
-    model: str | None = None,
-    preset: str | None = None,
-    max_molecules: int | None = None,
-    seed: int = 42,
-    num_confs: int | None = None,
-    deltas: Sequence[float] | None = None,
-    split_csv=None,
-    workers: int = 1,
-    max_posebusters: int | None = 200,
-    max_matches: int = DEFAULT_MAX_MATCHES,
-    progress: bool = True,
-    log=print,
-) -> dict:
-    """Generate with every method for the same reference molecules, then evaluate and check them.
+@dataclass
+class BenchmarkOptions:
+    """What :func:`run_benchmark` runs and how.
 
-    Args:
-        references: reference ensembles (SDF, pickle, GEOM rdkit_folder) or a QM9 DFT-geometry CSV.
-        methods: any of ``METHODS``.
-        model, preset: passed to confgen's generator.
+    Attributes:
+        methods: any of ``METHODS`` (``METHOD@PRESET`` for the pipeline methods).
+        model: confgen checkpoint (``None`` = the shipped model).
+        preset: sampler preset (name or :class:`confgen.config.SamplerPreset`) of the pipeline methods without
+            ``@PRESET``.
         max_molecules: keep the first N reference molecules.
         seed: random seed of every method (non-zero).
         num_confs: conformers per molecule; default 2 x the number of reference conformers (QM9 CSV:
@@ -380,6 +358,29 @@ def run_benchmark(
         max_posebusters: check at most this many conformers per method (evenly spread); None = all.
         max_matches: symmetry-mapping cap of the RMSD (see :func:`confgen.evaluation.atom_mappings`).
         progress: progress bars.
+    """
+
+    methods: Sequence[str] = DEFAULT_METHODS
+    model: str | None = None
+    preset: object = None
+    max_molecules: int | None = None
+    seed: int = 42
+    num_confs: int | None = None
+    deltas: Sequence[float] | None = None
+    split_csv: str | Path | None = None
+    workers: int = 1
+    max_posebusters: int | None = 200
+    max_matches: int = DEFAULT_MAX_MATCHES
+    progress: bool = True
+
+
+def run_benchmark(references, options: BenchmarkOptions | None = None, *,
+                  log: Callable[[str], None] = print) -> dict:
+    """Generate with every method for the same reference molecules, then evaluate and check them.
+
+    Args:
+        references: reference ensembles (SDF, pickle, GEOM rdkit_folder) or a QM9 DFT-geometry CSV.
+        options: methods and settings (default :class:`BenchmarkOptions`).
         log: where one-line progress messages go.
 
     Returns:
@@ -392,19 +393,21 @@ def run_benchmark(
         ``n_molecules_with_conformers``, ``mean_min_rmsd`` and ``median_min_rmsd`` (over molecules with
         conformers).
     """
+    opt = options if options is not None else BenchmarkOptions()
+    seed, max_posebusters, workers = opt.seed, opt.max_posebusters, opt.workers
     from confgen.data.readers import detect_format
 
     if int(seed) == 0:
         raise ConfgenError("--seed must be non-zero (RDKit 2026.09 returns identical conformers for seed 0)")
-    methods = list(dict.fromkeys(methods))  # each method once, in the order given
-    parsed = {m: _parse_method(m, preset) for m in methods}
+    methods = list(dict.fromkeys(opt.methods))  # each method once, in the order given
+    parsed = {m: _parse_method(m, opt.preset) for m in methods}
     qm9 = index_listed_files(references, "reference") is None and detect_format(references) == "qm9_csv"
-    deltas = [float(d) for d in (deltas if deltas is not None else ([QM9_DELTA] if qm9 else DEFAULT_DELTAS))]
+    deltas = [float(d) for d in (opt.deltas if opt.deltas is not None else ([QM9_DELTA] if qm9 else DEFAULT_DELTAS))]
 
-    records, ref_failed, reader_stats = load_ensembles(references, split_csv=split_csv, side="reference")
-    if max_molecules is not None:
-        records = records[: int(max_molecules)]
-    qm9_counts = _qm9_num_confs(Path(references)) if qm9 else {}
+    records, ref_failed, reader_stats = load_ensembles(references, split_csv=opt.split_csv, side="reference")
+    if opt.max_molecules is not None:
+        records = records[: int(opt.max_molecules)]
+    qm9_counts = qm9_num_confs(Path(references)) if qm9 else {}
     inputs, nums, kept = [], [], []
     for rec in records:
         if rec.mol.GetNumConformers() == 0:
@@ -412,8 +415,8 @@ def run_benchmark(
                                "smiles": rec.smiles, "reason": "reference molecule has no conformers"})
             continue
         base = qm9_counts.get(rec.smiles, 0) if qm9 else rec.mol.GetNumConformers()
-        n = int(num_confs) if num_confs is not None else 2 * max(1, base)
-        inputs.append(_input_mol(rec))
+        n = int(opt.num_confs) if opt.num_confs is not None else 2 * max(1, base)
+        inputs.append(input_mol(rec))
         nums.append(n)
         kept.append(rec)
     if not kept:
@@ -438,7 +441,7 @@ def run_benchmark(
     for method in methods:
         log(f"benchmark: {method}: generating ...")
         base, method_preset = parsed[method]
-        job = {"method": base, "mols": inputs, "num_confs": nums, "seed": int(seed), "model": model,
+        job = {"method": base, "mols": inputs, "num_confs": nums, "seed": int(seed), "model": opt.model,
                "preset": method_preset}
         gen = _run_method(job)
         entry: dict = {"status": "ok" if gen["ok"] else "failed", "error": gen.get("error"),
@@ -471,9 +474,9 @@ def run_benchmark(
             kept,
             deltas,
             workers=workers,
-            max_matches=max_matches,
+            max_matches=opt.max_matches,
             failed=ref_failed,
-            progress=progress,
+            progress=opt.progress,
         )
         entry["evaluation"] = evaluation
         if qm9:

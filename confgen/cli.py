@@ -34,7 +34,7 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
         if commands is None or name in commands:
             module = importlib.import_module(f"confgen.commands.{name}")
             module.add_arguments(p)
-            p.set_defaults(_module=module)
+            p.set_defaults(command_module=module)
     return parser
 
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._module.run(args) or 0)
+        return int(args.command_module.run(args) or 0)
     except ConfgenError as exc:
         print(f"confgen {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -28,6 +28,7 @@ import yaml
 
 from confgen.chem.files import atomic_write
 from confgen.errors import ConfgenError
+from confgen.options import DEFAULT_PRESET
 
 
 @dataclass
@@ -281,3 +282,219 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
 def dump_config(cfg: Config, path: str | os.PathLike) -> None:
     """Write ``cfg`` as YAML to ``path`` atomically (absolute ``data.path``)."""
     atomic_write(path, lambda fh: yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False))
+
+
+# =============================================================================================================
+# Sampler presets: the typed settings of confgen's sampler (``confgen sample --preset``), validated with the same
+# machinery as the training config (unknown keys, types, ranges). Torch-free: ``confgen sample`` checks a
+# ``--preset-override`` before anything heavy is imported.
+# =============================================================================================================
+
+#: sampling methods of :func:`confgen.sampling.sample`
+SAMPLER_METHODS = ("ald", "pc", "heun")
+#: initial guesses of the sampler
+SAMPLER_INITS = ("noise", "etkdg")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerPreset:
+    """Every parameter of confgen's sampler; :data:`SAMPLER_PRESETS` holds the named ones.
+
+    Attributes:
+        method: ``ald`` (annealed Langevin), ``pc`` (ancestral predictor + Langevin corrector) or ``heun`` (EDM's
+            stochastic second-order sampler: 2 x num_levels - 1 calls).
+        init: ``noise`` (pure noise, std ``init_std``) or ``etkdg`` (RDKit ETKDG conformer + noise of std
+            ``sigma_max``).
+        init_std: std of the pure-noise start in Angstrom (``None`` = sigma_max); unused for init ``etkdg``.
+        sigma_max: first noise level in Angstrom (``None`` = the model's largest training level).
+        sigma_min: last noise level in Angstrom (``None`` = the model's smallest training level).
+        num_levels: number of noise levels, geometric from sigma_max to sigma_min.
+        steps_per_level: Langevin (corrector) steps at each level.
+        eps: Langevin step size at sigma_min; ``a_i = eps * sigma_i^2 / sigma_min^2``.
+        final_denoise: finish with ``x + sigma_min^2 * s(x, sigma_min)`` (always done by ``pc``).
+        clip: largest norm of one atom's score (ConfGF: 1000); ``None`` = no clipping.
+        max_retries: how often a conformer that blew up or has wrong stereo is sampled again.
+        retry_step_factor: step size factor per retry after a blow-up (``eps * factor^attempt``).
+        noise_fallback_levels: init ``etkdg`` only: a conformer ETKDG cannot embed (strained polycycles) is
+            sampled from pure noise with the ``pc`` sampler over this many levels from the model's largest noise
+            level to sigma_min (0 = drop it).
+        rho: ``None`` = geometric levels; a number = EDM's schedule with this rho (7 in the paper): more levels
+            at small sigma.
+        churn: ``heun`` only: EDM's S_churn, the noise re-injected before each step (``gamma = min(churn /
+            num_levels, sqrt(2) - 1)``); 0 = the deterministic probability-flow ODE.
+        oversample: make ceil(oversample x n) candidates and keep the n most diverse (greedy max-min heavy-atom
+            RMSD): init ``etkdg`` selects among the ETKDG initial guesses and samples only those, init ``noise``
+            samples all candidates and selects afterwards; 1 = no selection.
+
+    Raises:
+        ConfgenError: (on construction) a value of the wrong type or out of range.
+    """
+
+    method: str
+    init: str
+    init_std: float | None
+    sigma_max: float | None
+    sigma_min: float | None
+    num_levels: int
+    steps_per_level: int
+    eps: float
+    final_denoise: bool
+    clip: float | None
+    max_retries: int
+    retry_step_factor: float
+    noise_fallback_levels: int
+    rho: float | None
+    churn: float
+    oversample: float
+
+    def __post_init__(self):
+        for key, tp in _field_types(self).items():
+            value = getattr(self, key)
+            ok, v = _coerce(value, tp)
+            if not ok:
+                raise ConfgenError(f"sampler parameter {key}={value!r}: must be {_type_name(tp)}")
+            object.__setattr__(self, key, v)
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        def bad(key, why):
+            raise ConfgenError(f"sampler parameter {key}={getattr(self, key)!r}: {why}")
+
+        if self.method not in SAMPLER_METHODS:
+            bad("method", f"must be one of {', '.join(SAMPLER_METHODS)}")
+        if self.init not in SAMPLER_INITS:
+            bad("init", "must be 'noise' or 'etkdg'")
+        for key in ("sigma_max", "sigma_min", "init_std", "rho", "clip"):
+            if getattr(self, key) is not None and not getattr(self, key) > 0:
+                bad(key, "must be a positive number or null")
+        for key in ("num_levels", "steps_per_level", "max_retries", "noise_fallback_levels"):
+            if getattr(self, key) < 0:
+                bad(key, "must be a non-negative integer")
+        if self.num_levels < 1:
+            bad("num_levels", "must be at least 1")
+        if not self.eps > 0:
+            bad("eps", "must be a positive number")
+        if not 0 < self.retry_step_factor <= 1:
+            bad("retry_step_factor", "must be in (0, 1]")
+        if not self.churn >= 0:
+            bad("churn", "must be a non-negative number")
+        if not 1 <= self.oversample <= 10:
+            bad("oversample", "must be a number from 1 to 10")
+
+    @classmethod
+    def named(cls, name: str) -> "SamplerPreset":
+        """The built-in preset ``name`` (a key of :data:`SAMPLER_PRESETS`).
+
+        Raises:
+            ConfgenError: unknown name.
+        """
+        if name not in SAMPLER_PRESETS:
+            raise ConfgenError(f"unknown sampler preset {name!r} (known: {', '.join(SAMPLER_PRESETS)})")
+        return SAMPLER_PRESETS[name]
+
+    def replace(self, **changes) -> "SamplerPreset":
+        """A copy with some parameters changed (validated).
+
+        Raises:
+            ConfgenError: an unknown parameter or an invalid value.
+        """
+        known = _field_types(self)
+        unknown = sorted(set(changes) - set(known))
+        if unknown:
+            raise ConfgenError(f"unknown sampler parameter(s) {', '.join(unknown)} (known: {', '.join(known)})")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        """Plain dict of every parameter (JSON-able)."""
+        return dataclasses.asdict(self)
+
+    @property
+    def evals_per_sample(self) -> int:
+        """Score-function evaluations per conformer (no retries)."""
+        levels, steps = self.num_levels, self.steps_per_level
+        if self.method == "pc":
+            return levels * (steps + 1)
+        if self.method == "heun":
+            return levels * (steps + 2) - 1
+        return levels * steps + int(self.final_denoise)
+
+    def noise_fallback(self) -> "SamplerPreset | None":
+        """The preset that samples from pure noise where ETKDG cannot embed (``None``: no fallback)."""
+        if self.init != "etkdg" or not self.noise_fallback_levels:
+            return None
+        return self.replace(method="pc", init="noise", init_std=None, sigma_max=None,
+                            num_levels=self.noise_fallback_levels, steps_per_level=0, final_denoise=True, rho=None,
+                            churn=0.0)
+
+
+def resolve_preset(preset: "str | SamplerPreset | None" = None, overrides: dict | None = None) -> SamplerPreset:
+    """A validated sampler preset: a built-in one by name (``None`` = ``options.DEFAULT_PRESET``) or a
+    :class:`SamplerPreset`, with ``overrides`` (parameter -> value) applied.
+
+    Raises:
+        ConfgenError: unknown preset name, unknown parameter, or an invalid value.
+    """
+    if preset is None:
+        preset = DEFAULT_PRESET
+    if isinstance(preset, str):
+        preset = SamplerPreset.named(preset)
+    elif not isinstance(preset, SamplerPreset):
+        raise ConfgenError(f"a sampler preset is a name or a SamplerPreset, not {type(preset).__name__}")
+    return preset.replace(**overrides) if overrides else preset
+
+
+def _parse_override_value(text: str):
+    """Parse an override value: null/none, true/false, int, float, else the string."""
+    low = text.strip().lower()
+    if low in ("null", "none"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip()
+
+
+def parse_preset_overrides(items: "list[str] | tuple[str, ...] | None") -> dict:
+    """``["steps_per_level=5", "eps=1e-5"]`` (``--preset-override``) -> ``{"steps_per_level": 5, "eps": 1e-5}``.
+
+    Values: ``null``/``none``, ``true``/``false``, integers, floats, else strings; their types are checked when
+    the overrides are applied (:func:`resolve_preset`).
+
+    Raises:
+        ConfgenError: an item without ``=``.
+    """
+    out = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ConfgenError(f"preset override {item!r} is not KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_override_value(value)
+    return out
+
+
+#: Named sampler settings. ``confgf`` reproduces ConfGF's position sampler (50 levels x 100 steps from
+#: N(0, 1) noise, 10 -> 0.01 A, step_lr 2.4e-6, score clipped at 1000), 5,000 network calls per conformer.
+#: ``fast`` starts from an ETKDG conformer perturbed at an intermediate noise level and anneals over a few
+#: levels with a few steps each, then denoises, and keeps the most diverse half of twice the conformers asked
+#: for; its numbers were chosen by measurement (scripts/bench_sample.py, scripts/explore_selection.py,
+#: docs/benchmarks.md). ``edm`` samples from pure noise over the model's whole noise range with the Heun
+#: sampler in 25 levels (49 network calls per conformer), for models trained with ``model.precond: edm``; its
+#: churn and levels are a starting point, to be chosen by measurement once such a model is trained.
+#: The names are :data:`confgen.options.PRESET_NAMES` (what ``confgen sample --help`` lists without this module).
+SAMPLER_PRESETS: dict[str, SamplerPreset] = {
+    "confgf": SamplerPreset(method="ald", init="noise", init_std=1.0, sigma_max=10.0, sigma_min=0.01, num_levels=50,
+                            steps_per_level=100, eps=4.8e-6, final_denoise=True, clip=1000.0, max_retries=3,
+                            retry_step_factor=0.5, noise_fallback_levels=0, rho=None, churn=0.0, oversample=1.0),
+    "fast": SamplerPreset(method="pc", init="etkdg", init_std=None, sigma_max=0.3, sigma_min=0.01, num_levels=5,
+                          steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=1000.0, max_retries=3,
+                          retry_step_factor=0.5, noise_fallback_levels=50, rho=None, churn=0.0, oversample=2.0),
+    "edm": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None, num_levels=25,
+                         steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None, max_retries=3,
+                         retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0, oversample=1.0),
+}

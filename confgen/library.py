@@ -1,7 +1,7 @@
 """Large libraries: streamed, resumable, sharded ``confgen sample`` on local worker processes or a Dask cluster.
 
 :func:`sample_library` reads the input in chunks of ``chunk_size`` records, hands each chunk to a worker
-(:func:`run_chunk`: :func:`confgen.generate.generate_conformers`, then the chunk's SDF text), and appends the
+(:func:`run_chunk`: :func:`confgen.generation.generate_conformers`, then the chunk's SDF text), and appends the
 finished chunks to the output **in input order** as they come back:
 
 * **Atomic per chunk.** A chunk's records are appended with one ``write`` and ``fsync``; then the progress file
@@ -13,7 +13,7 @@ finished chunks to the output **in input order** as they come back:
   (one line per difference otherwise), cuts the output back to the recorded length (bytes of a chunk that was
   being appended when the driver was SIGKILLed), skips the records already done and continues.
 * **Seeds per molecule.** Every conformer's noise and ETKDG guess are seeded by (seed, input record index,
-  conformer) (:mod:`confgen.generate`): the coordinates do not depend on the chunk size, the number of workers,
+  conformer) (:mod:`confgen.generation`): the coordinates do not depend on the chunk size, the number of workers,
   the backend or the shard, so an interrupted-and-resumed run, a run on 2 workers and 4 concatenated shards
   give the same file as one uninterrupted run.
 * **Shards.** ``shard=(k, n)`` processes records ``[(k-1) M / n, k M / n)`` of the M input records (counted
@@ -59,9 +59,6 @@ BACKENDS = ("local", "dask")
 PROGRESS_SUFFIX = ".resume.json"
 _FORMAT = 1
 _POLL_S = 0.2
-_COUNTERS = ("molecules", "failed_molecules", "requested", "written", "samples", "network_evals", "blowups",
-             "bad_geometry", "outside_bounds", "stereo_mirrored", "stereo_resampled", "dropped", "from_noise",
-             "relax_skipped", "relax_reverted")
 
 
 @dataclass(frozen=True)
@@ -182,7 +179,7 @@ class LibraryReport:
         complete: every record of the shard was processed (the progress file is removed).
         signal: the signal that interrupted the run (``signal.SIGINT`` / ``SIGTERM``), else ``None``.
         conformers / molecules / failed: conformers and molecules written, input records that failed.
-        counters: summed :class:`confgen.generate.GenerationStats` counters.
+        counters: summed :class:`confgen.generation.GenerationStats` counters.
         next_index: the first input record not yet written.
         records: number of input records of the shard; ``start`` / ``stop`` its index range.
         resumed_from: the input record this invocation started at.
@@ -312,7 +309,8 @@ def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResul
     """
     import torch
 
-    from confgen.generate import GenerationStats, generate_conformers, progress_budgets
+    from confgen.config import resolve_preset
+    from confgen.generation import GenerationRequest, GenerationStats, generate_conformers, progress_budgets
     from confgen.progress import Progress
 
     t0 = time.perf_counter()
@@ -322,15 +320,15 @@ def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResul
     stats = GenerationStats()
     gen_errors: list[InputError] = []
     mols = []
-    bar = Progress(progress_budgets(chunk.counts, options.preset, options.relax, write=True,
-                                    preset_overrides=dict(options.preset_overrides)), enabled=False)
+    preset = resolve_preset(options.preset, dict(options.preset_overrides))
+    bar = Progress(progress_budgets(chunk.counts, preset, options.relax, write=True), enabled=False)
     if chunk.records:
         model = _worker_model(options.model, options.device)
-        mols = generate_conformers(
-            [r.mol for r in chunk.records], chunk.counts, model=model, preset=options.preset,
-            preset_overrides=dict(options.preset_overrides), seed=options.seed, batch_size=options.batch_size,
-            device=options.device, relax=options.relax, progress=bar, errors=gen_errors, workers=threads,
-            stats=stats, ids=[r.index for r in chunk.records], sources=[r.source for r in chunk.records])
+        request = GenerationRequest(
+            [r.mol for r in chunk.records], chunk.counts, model=model, preset=preset, seed=options.seed,
+            batch_size=options.batch_size, device=options.device, relax=options.relax, progress=bar,
+            workers=threads, ids=[r.index for r in chunk.records], sources=[r.source for r in chunk.records])
+        mols = generate_conformers(request, errors=gen_errors, stats=stats)
     parts, n_conf, n_mol = [], 0, 0
     with bar.phase("writing"):
         for rec, mol in zip(chunk.records, mols):
@@ -347,7 +345,7 @@ def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResul
     return ChunkResult(number=chunk.number, start=chunk.start, stop=chunk.stop, sdf="".join(parts),
                        conformers=n_conf, molecules=n_mol, errors=[line for _, line in errors],
                        warnings=list(chunk.warnings) + list(stats.warnings), salts=chunk.salts,
-                       counters={k: getattr(stats, k) for k in _COUNTERS}, phase_work=dict(bar.work),
+                       counters=stats.counters(), phase_work=dict(bar.work),
                        phase_seconds=dict(bar.seconds),
                        pid=os.getpid(), peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                        model_loads=_MODEL_LOADS, seconds=time.perf_counter() - t0)
@@ -359,7 +357,7 @@ class _LocalPool:
 
     def __init__(self, workers: int, threads: int):
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["confgen.generate"])
+        ctx.set_forkserver_preload(["confgen.generation"])
         self._before = set(multiprocessing.active_children())
         self.size = workers
         self.threads = threads
@@ -434,6 +432,12 @@ def _require_dask():
 
 
 # --------------------------------------------------------------------------------------------- driver
+def _zero_counters() -> dict:
+    from confgen.generation import GenerationStats
+
+    return GenerationStats().counters()
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -445,12 +449,12 @@ def _sha256(path: Path) -> str:
 def _fingerprint(input_path: Path, options: RunOptions, shard: tuple[int, int], total: int) -> dict:
     """Everything a resumed run must share with the interrupted one (JSON-able)."""
     from confgen.checkpoint import default_checkpoint_path
-    from confgen.sampling import resolve_preset
+    from confgen.config import resolve_preset
 
     model = Path(options.model) if options.model else default_checkpoint_path()
     if model is None or not model.is_file():
         raise ConfgenError(f"model checkpoint {options.model or '(shipped default)'} does not exist")
-    sampler = json.loads(json.dumps(resolve_preset(options.preset, dict(options.preset_overrides)), default=str))
+    sampler = resolve_preset(options.preset, dict(options.preset_overrides)).to_dict()
     import torch
 
     return {"input_sha256": _sha256(input_path), "input_records": total, "shard": list(shard),
@@ -568,7 +572,7 @@ def sample_library(input_path: str | os.PathLike, output: str | os.PathLike, opt
             log(f"random seed {seed} (pass --seed {seed} to reproduce)")
         options = replace(options, seed=seed)
     fingerprint = _fingerprint(input_path, options, shard, total)
-    totals = {"conformers": 0, "molecules": 0, "failed": 0, "salts": 0, "counters": {k: 0 for k in _COUNTERS}}
+    totals = {"conformers": 0, "molecules": 0, "failed": 0, "salts": 0, "counters": _zero_counters()}
 
     with _Signals() as signals:
         if state_path.exists():

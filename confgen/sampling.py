@@ -7,8 +7,8 @@ analytic score of a Gaussian. Every graph of a batch is handled independently: i
 removed every step, and a graph whose coordinates turn non-finite or fly apart is detected, frozen at its
 last finite state and reported in :attr:`SampleResult.ok` so that the caller can retry it.
 
-Sampler parameters are plain data: :data:`SAMPLER_PRESETS` maps a preset name to a dict of the keys in
-:data:`PRESET_KEYS`; :func:`resolve_preset` validates a preset and applies overrides.
+Only the integrators live here: which sampler, which noise levels and which initial guess a run uses is a
+:class:`confgen.config.SamplerPreset`, applied by :mod:`confgen.generation`.
 
 Annealed Langevin dynamics (Song & Ermon 2019; ConfGF's position sampler), for levels
 ``sigma_1 > ... > sigma_L`` and ``T`` steps per level::
@@ -35,194 +35,17 @@ import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
+from torch_geometric.utils import scatter
 
-from confgen.errors import ConfgenError
+from confgen.config import SAMPLER_METHODS
 from confgen.noise import remove_com
-from confgen.options import DEFAULT_PRESET, SAMPLER_PRESETS
 
 #: ``score_fn(pos [N, 3], sigma [N]) -> score [N, 3]``
 ScoreFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-#: Every sampler parameter, with its meaning. A preset must define all of them.
-PRESET_KEYS: dict[str, str] = {
-    "method": "'ald' (annealed Langevin), 'pc' (ancestral predictor + Langevin corrector) or 'heun' (EDM's "
-              "stochastic second-order sampler: 2 x num_levels - 1 calls)",
-    "init": "'noise' (pure noise, std init_std) or 'etkdg' (RDKit ETKDG conformer + noise of std sigma_max)",
-    "init_std": "std of the pure-noise start in Angstrom (null = sigma_max); unused for init 'etkdg'",
-    "sigma_max": "first noise level in Angstrom (null = the model's largest training level)",
-    "sigma_min": "last noise level in Angstrom (null = the model's smallest training level)",
-    "num_levels": "number of noise levels, geometric from sigma_max to sigma_min",
-    "steps_per_level": "Langevin (corrector) steps at each level",
-    "eps": "Langevin step size at sigma_min; a_i = eps * sigma_i^2 / sigma_min^2",
-    "final_denoise": "finish with x + sigma_min^2 * s(x, sigma_min) (always done by 'pc')",
-    "clip": "largest norm of one atom's score (ConfGF: 1000); null = no clipping",
-    "max_retries": "how often a conformer that blew up or has wrong stereo is sampled again",
-    "retry_step_factor": "step size factor per retry after a blow-up (eps * factor^attempt)",
-    "noise_fallback_levels": "init 'etkdg' only: a conformer ETKDG cannot embed (strained polycycles) is sampled "
-                             "from pure noise with the 'pc' sampler over this many levels from the model's "
-                             "largest noise level to sigma_min (0 = drop it)",
-    "rho": "null = geometric levels; a number = EDM's schedule with this rho (7 in the paper): more levels at "
-           "small sigma",
-    "churn": "'heun' only: EDM's S_churn, the noise re-injected before each step (gamma = min(churn / "
-             "num_levels, sqrt(2) - 1)); 0 = the deterministic probability-flow ODE",
-    "oversample": "make ceil(oversample x n) candidates and keep the n most diverse (greedy max-min heavy-atom "
-                  "RMSD): init 'etkdg' selects among the ETKDG initial guesses and samples only those, init "
-                  "'noise' samples all candidates and selects afterwards; 1 = no selection",
-}
-
 #: sampling methods of :func:`sample`
-METHODS = ("ald", "pc", "heun")
-
-
-def _parse_value(text: str):
-    """Parse an override value: null/none, true/false, int, float, else the string."""
-    low = text.strip().lower()
-    if low in ("null", "none"):
-        return None
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text.strip()
-
-
-def parse_overrides(items: Sequence[str] | None) -> dict:
-    """``["steps_per_level=5", "eps=1e-5"]`` -> ``{"steps_per_level": 5, "eps": 1e-5}``.
-
-    Raises:
-        ConfgenError: an item without ``=``.
-    """
-    out = {}
-    for item in items or ():
-        if "=" not in item:
-            raise ConfgenError(f"preset override {item!r} is not KEY=VALUE")
-        key, value = item.split("=", 1)
-        out[key.strip()] = _parse_value(value)
-    return out
-
-
-def resolve_preset(preset: str | dict | None = None, overrides: dict | None = None) -> dict:
-    """A complete, validated sampler parameter dict.
-
-    Args:
-        preset: a name in :data:`SAMPLER_PRESETS` (``None`` = :data:`DEFAULT_PRESET`) or a dict; a dict may be
-            partial when it names a base preset under the key ``"base"`` (default: the default preset).
-        overrides: keys of :data:`PRESET_KEYS` to replace.
-
-    Returns:
-        A new dict with exactly the keys of :data:`PRESET_KEYS`.
-
-    Raises:
-        ConfgenError: unknown preset name, unknown key, or an invalid value.
-    """
-    if preset is None:
-        preset = DEFAULT_PRESET
-    if isinstance(preset, str):
-        if preset not in SAMPLER_PRESETS:
-            raise ConfgenError(f"unknown sampler preset {preset!r} (known: {', '.join(SAMPLER_PRESETS)})")
-        params = dict(SAMPLER_PRESETS[preset])
-    elif isinstance(preset, dict):
-        preset = dict(preset)
-        base = preset.pop("base", DEFAULT_PRESET)
-        params = resolve_preset(base)
-        params.update(preset)
-    else:
-        raise ConfgenError(f"a sampler preset is a name or a dict, not {type(preset).__name__}")
-    params.update(overrides or {})
-    unknown = sorted(set(params) - set(PRESET_KEYS))
-    if unknown:
-        raise ConfgenError(f"unknown sampler parameter(s) {', '.join(unknown)} (known: {', '.join(PRESET_KEYS)})")
-    _validate(params)
-    return params
-
-
-def _validate(p: dict) -> None:
-    def bad(key, why):
-        raise ConfgenError(f"sampler parameter {key}={p[key]!r}: {why}")
-
-    if p["method"] not in METHODS:
-        bad("method", f"must be one of {', '.join(METHODS)}")
-    if p["rho"] is not None and not (isinstance(p["rho"], (int, float)) and not isinstance(p["rho"], bool)
-                                     and p["rho"] > 0):
-        bad("rho", "must be a positive number or null")
-    if not (isinstance(p["churn"], (int, float)) and not isinstance(p["churn"], bool) and p["churn"] >= 0):
-        bad("churn", "must be a non-negative number")
-    if p["init"] not in ("noise", "etkdg"):
-        bad("init", "must be 'noise' or 'etkdg'")
-    for key in ("sigma_max", "sigma_min", "init_std"):
-        if p[key] is not None and not (isinstance(p[key], (int, float)) and p[key] > 0):
-            bad(key, "must be a positive number or null")
-    for key in ("num_levels", "steps_per_level", "max_retries", "noise_fallback_levels"):
-        if not isinstance(p[key], int) or isinstance(p[key], bool) or p[key] < 0:
-            bad(key, "must be a non-negative integer")
-    if p["num_levels"] < 1:
-        bad("num_levels", "must be at least 1")
-    if not (isinstance(p["eps"], (int, float)) and p["eps"] > 0):
-        bad("eps", "must be a positive number")
-    if not (isinstance(p["retry_step_factor"], (int, float)) and 0 < p["retry_step_factor"] <= 1):
-        bad("retry_step_factor", "must be in (0, 1]")
-    if p["clip"] is not None and not (isinstance(p["clip"], (int, float)) and p["clip"] > 0):
-        bad("clip", "must be a positive number or null")
-    if not (isinstance(p["oversample"], (int, float)) and not isinstance(p["oversample"], bool)
-            and 1 <= p["oversample"] <= 10):
-        bad("oversample", "must be a number from 1 to 10")
-    if not isinstance(p["final_denoise"], bool):
-        bad("final_denoise", "must be true or false")
-
-
-def sigma_schedule(params: dict, model_sigmas: torch.Tensor | None = None) -> torch.Tensor:
-    """Noise levels of a preset: from ``sigma_max`` to ``sigma_min`` in ``num_levels`` levels, geometric or (``rho``
-    set) EDM's ``(sigma_max^(1/rho) + i / (L-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho``.
-
-    Args:
-        params: a resolved preset.
-        model_sigmas: [L] the model's training schedule (descending), used where a preset says null.
-
-    Returns:
-        [num_levels] float64 tensor, descending.
-    """
-    hi, lo = params["sigma_max"], params["sigma_min"]
-    if hi is None or lo is None:
-        if model_sigmas is None:
-            raise ConfgenError("the sampler preset takes sigma_max/sigma_min from the model, but none was given")
-        hi = float(model_sigmas.max()) if hi is None else hi
-        lo = float(model_sigmas.min()) if lo is None else lo
-    if lo > hi:
-        raise ConfgenError(f"sampler sigma_min {lo} is larger than sigma_max {hi}")
-    n = params["num_levels"]
-    if n == 1:
-        return torch.tensor([float(lo)], dtype=torch.float64)
-    rho = params.get("rho")
-    if rho is not None:
-        t = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
-        return (hi ** (1.0 / rho) + t * (lo ** (1.0 / rho) - hi ** (1.0 / rho))) ** rho
-    return torch.exp(torch.linspace(math.log(hi), math.log(lo), n, dtype=torch.float64))
-
-
-def noise_fallback_params(params: dict) -> dict | None:
-    """The preset that samples from pure noise where ETKDG cannot embed (``None``: no fallback)."""
-    levels = params.get("noise_fallback_levels", 0)
-    if params["init"] != "etkdg" or not levels:
-        return None
-    return dict(params, method="pc", init="noise", init_std=None, sigma_max=None, num_levels=levels,
-                steps_per_level=0, final_denoise=True, rho=None, churn=0.0)
-
-
-def evals_per_sample(params: dict) -> int:
-    """Score-function evaluations per conformer of a preset (no retries)."""
-    levels, steps = params["num_levels"], params["steps_per_level"]
-    if params["method"] == "pc":
-        return levels * (steps + 1)
-    if params["method"] == "heun":
-        return levels * (steps + 2) - 1
-    return levels * steps + int(params["final_denoise"])
+METHODS = SAMPLER_METHODS
 
 
 class NoiseSource:
@@ -300,8 +123,7 @@ class _Guard:
         """[G] bool: graphs whose coordinates are non-finite or beyond ``radius + 6 sigma``."""
         r = pos.norm(dim=-1)  # [N], centred positions
         r = torch.where(torch.isfinite(r), r, torch.full_like(r, float("inf")))
-        rmax = torch.zeros(self.num_graphs, dtype=r.dtype, device=r.device)
-        rmax = rmax.scatter_reduce(0, self.batch, r, reduce="amax", include_self=True)  # [G]
+        rmax = scatter(r, self.batch, dim=0, dim_size=self.num_graphs, reduce="max")  # [G]; 0 for no atom
         return ~(rmax <= self.radius.to(r.dtype) + 6.0 * sigma)
 
 
@@ -432,8 +254,3 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
     x = remove_com(x, batch, num_graphs)
     return SampleResult(pos=x, ok=alive.clone(), num_evals=num_evals)
 
-
-def seed_for(*keys: int) -> int:
-    """A 63-bit seed derived from integers (e.g. run seed, molecule, conformer, attempt); stable across runs."""
-    state = np.random.SeedSequence([int(k) % (2**63) for k in keys]).generate_state(2, dtype=np.uint32)
-    return (int(state[0]) << 31 ^ int(state[1])) % (2**63)

@@ -92,13 +92,14 @@ RELAX = "mmff"
 
 
 def run_confgen(mols, nums, model, preset, overrides, threads: int, seed: int, batch_size: int):
-    from confgen.generate import GenerationStats, generate_conformers
+    from confgen.config import resolve_preset
+    from confgen.generation import GenerationRequest, GenerationStats, generate_conformers
 
     stats = GenerationStats()
     errors: list = []
-    out = generate_conformers(mols, nums, model=model, preset=preset, preset_overrides=overrides, seed=seed,
-                              batch_size=batch_size, workers=threads, progress=False, errors=errors, stats=stats,
-                              relax=RELAX)
+    request = GenerationRequest(mols, nums, model=model, preset=resolve_preset(preset, overrides), seed=seed,
+                                batch_size=batch_size, workers=threads, progress=False, relax=RELAX)
+    out = generate_conformers(request, errors=errors, stats=stats)
     return out, stats, errors
 
 
@@ -158,18 +159,18 @@ def section_speed(args, model, out: dict, do_validity: bool) -> None:
         res["methods"][name] = entry
         _print_entry(name, entry)
     for preset in args.presets:
-        from confgen.sampling import evals_per_sample, resolve_preset
+        from confgen.config import resolve_preset
 
         params = resolve_preset(preset, _overrides(args))
-        slow = evals_per_sample(params) > 500
+        slow = params.evals_per_sample > 500
         sub = mols[: args.slow_molecules] if slow else mols
         nums = [args.slow_confs if slow else n] * len(sub)
         (gen, stats, errors), wall, cpu = _timed(
             lambda: run_confgen(sub, nums, model, preset, _overrides(args), args.threads, args.seed, args.batch_size))
         k = sum(m.GetNumConformers() for m in gen if m is not None)
         checked, wrong = rdkit_stereo_errors(sub, gen)
-        calls = evals_per_sample(params)
-        entry = {"params": params, "network_calls_per_conformer": calls,
+        calls = params.evals_per_sample
+        entry = {"params": params.to_dict(), "network_calls_per_conformer": calls,
                  "network_only_conformers_per_cpu_s": 1.0 / (calls * res["cpu_s_per_network_call"]),
                  "molecules": len(sub), "requested": sum(nums), "conformers": k, "wall_s": wall, "cpu_s": cpu,
                  "conformers_per_s": k / wall, "conformers_per_cpu_s": k / cpu,
@@ -281,9 +282,9 @@ def section_quality(args, model, out: dict) -> None:
                 gen += run_rdkit([m], n, name.endswith("MMFF94"), args.threads, args.seed)
             extra = {}
         else:
-            from confgen.sampling import evals_per_sample, resolve_preset
+            from confgen.config import resolve_preset
 
-            if evals_per_sample(resolve_preset(preset, _overrides(args))) > 500:
+            if resolve_preset(preset, _overrides(args)).evals_per_sample > 500:
                 continue  # too slow for 258 conformers here
             (gen, stats, _), wall, cpu = _timed(lambda: run_confgen(inputs, nums, model, preset, _overrides(args),
                                                                     args.threads, args.seed, args.batch_size))
@@ -310,15 +311,16 @@ def section_memory(args, out: dict) -> None:
         f"torch.set_num_threads({args.threads})\n"
         f"sys.path.insert(0, {str(REPO / 'scripts')!r})\n"
         "from bench_sample import load_bench_model\n"
-        "from confgen.generate import generate_conformers, GenerationStats\n"
+        "from confgen.config import resolve_preset\n"
+        "from confgen.generation import GenerationRequest, GenerationStats, generate_conformers\n"
         "from confgen.io import mol_from_smiles\n"
         f"model = load_bench_model({args.model!r}, {args.untrained_config!r})\n"
         f"mol = mol_from_smiles({RITONAVIR!r}, source='ritonavir')\n"
         "st = GenerationStats(); t = time.perf_counter()\n"
-        f"out = generate_conformers([mol], [{args.memory_confs}], model=model, preset={args.presets[0]!r}, "
-        f"preset_overrides={_overrides(args)!r}, seed=0, batch_size={args.batch_size}, workers={args.threads}, "
-        f"relax={args.relax!r}, "
-        "progress=False, stats=st, errors=[])\n"
+        f"request = GenerationRequest([mol], [{args.memory_confs}], model=model, "
+        f"preset=resolve_preset({args.presets[0]!r}, {_overrides(args)!r}), seed=0, batch_size={args.batch_size}, "
+        f"workers={args.threads}, relax={args.relax!r}, progress=False)\n"
+        "out = generate_conformers(request, stats=st, errors=[])\n"
         "print(json.dumps({'heavy_atoms': mol.GetNumHeavyAtoms(), 'atoms': mol.GetNumAtoms(), "
         "'samples': st.samples, 'conformers': out[0].GetNumConformers() if out[0] is not None else 0, "
         "'wall_s': time.perf_counter() - t, 'cpu_s': time.process_time(), "
@@ -350,9 +352,9 @@ def load_bench_model(path: str | None, untrained_config: str | None):
 
 
 def _overrides(args) -> dict:
-    from confgen.sampling import parse_overrides
+    from confgen.config import parse_preset_overrides
 
-    return parse_overrides(args.preset_override)
+    return parse_preset_overrides(args.preset_override)
 
 
 def main() -> None:

@@ -34,18 +34,19 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from confgen.benchmark import _input_mol, generate_rdkit
+    from confgen.benchmark import generate_rdkit, input_mol
     from confgen.checkpoint import load_model
+    from confgen.chem.conformers import with_conformers
     from confgen.chem.forcefield import mmff_energies
     from confgen.chem.rmsd import rmsd_matrix
     from confgen.chem.selection import prune, select
+    from confgen.config import resolve_preset
     from confgen.evaluation import evaluate_ensembles, load_ensembles
-    from confgen.generate import generate_conformers
-    from confgen.chem.conformers import with_conformers
+    from confgen.generation import GenerationRequest, generate_conformers
 
     records, _, _ = load_ensembles(args.references, side="reference")
     records = [r for r in records if r.mol.GetNumConformers()]
-    inputs = [_input_mol(r) for r in records]
+    inputs = [input_mol(r) for r in records]
     nums = [2 * r.mol.GetNumConformers() for r in records]
     k = args.oversample
     model = load_model(None, device="cpu")
@@ -53,10 +54,10 @@ def main() -> None:
     for method in args.methods:
         t0 = time.process_time()
         if method.startswith("confgen"):
-            cands = generate_conformers(inputs, [k * n for n in nums], model=model, seed=args.seed,
-                                        preset={"base": "fast", "oversample": 1.0},
-                                        relax="mmff" if method.endswith("mmff") else "none", progress=False,
-                                        errors=[])
+            request = GenerationRequest(inputs, [k * n for n in nums], model=model, seed=args.seed,
+                                        preset=resolve_preset("fast", {"oversample": 1.0}),
+                                        relax="mmff" if method.endswith("mmff") else "none", progress=False)
+            cands = generate_conformers(request, errors=[])
         else:
             cands = [generate_rdkit(m, k * n, seed=args.seed, mmff=True) for m, n in zip(inputs, nums)]
         gen_cpu = time.process_time() - t0

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from confgen.sampling import evals_per_sample, resolve_preset, sample, sigma_schedule
+from confgen.config import resolve_preset
+from confgen.generation.sampler import noise_levels
+from confgen.sampling import sample
 
 N_NODES, G, S0 = 5, 400, 0.5
 
@@ -33,14 +35,14 @@ def main() -> None:
                                 (50, 10, 80)]:
         p = resolve_preset("edm", {"sigma_max": float(smax), "sigma_min": 0.01, "num_levels": levels,
                                    "churn": float(churn)})
-        sig = sigma_schedule(p)
+        sig = noise_levels(p)
         gen = torch.Generator().manual_seed(3)
         x0 = torch.randn(G * N_NODES, 3, generator=gen, dtype=torch.float64) * float(sig[0])
         res = sample(score_fn, x0, batch, G, sig, method="heun", steps_per_level=0, eps=1e-5, churn=float(churn),
                      generator=gen)
         x = res.pos.view(G, N_NODES, 3)
         exact = S0 ** 2 * (1 - 1 / N_NODES) * S0 ** 2 / (S0 ** 2 + 0.01 ** 2)
-        print(f"{levels:6d}  {evals_per_sample(p):5d}  {churn:5.0f}  {smax:9.0f}  {float(x.var(0).mean()) / exact:9.3f}"
+        print(f"{levels:6d}  {p.evals_per_sample:5d}  {churn:5.0f}  {smax:9.0f}  {float(x.var(0).mean()) / exact:9.3f}"
               f"  {float((x.mean(0) - mu).abs().max()):12.3f}")
 
 

@@ -10,25 +10,26 @@ import json, sys, collections
 from pathlib import Path
 import torch
 torch.set_num_threads(1)
-from confgen.benchmark import _input_mol, _qm9_num_confs, _pick_evenly
+from confgen.benchmark import input_mol, pick_evenly, qm9_num_confs
 from confgen.evaluation import load_ensembles
-from confgen.generate import generate_conformers
+from confgen.generation import GenerationRequest, generate_conformers
 from confgen.validity import check_validity_many
 REF = Path(__file__).resolve().parents[2] / "shared" / "data" / "qm9" / "geom_qm9_test_matched_qm9_dft_geometry.csv"
 relax = sys.argv[1]
 res = json.load(open(sys.argv[2]))
 method = sys.argv[3]
 recs, _, _ = load_ensembles(REF, side="reference")
-counts = _qm9_num_confs(REF)
+counts = qm9_num_confs(REF)
 recs = [r for r in recs if r.mol.GetNumConformers()]
 nums = [2 * max(1, counts.get(r.smiles, 0)) for r in recs]
 pm = {p["name"]: p for p in res["methods"][method]["evaluation"]["per_molecule"]}
 ngen = [pm[r.name]["n_gen"] if r.name in pm else 0 for r in recs]
 pairs = [(k, c) for k, n in enumerate(ngen) for c in range(n)]
-picked = [pairs[i] for i in _pick_evenly(len(pairs), 200)]
+picked = [pairs[i] for i in pick_evenly(len(pairs), 200)]
 mols = sorted({k for k, _ in picked})
-out = generate_conformers([_input_mol(recs[k]) for k in mols], [nums[k] for k in mols], ids=mols, seed=42,
-                          relax=relax, progress=False, errors=[])
+request = GenerationRequest([input_mol(recs[k]) for k in mols], [nums[k] for k in mols], ids=mols, seed=42,
+                            relax=relax, progress=False)
+out = generate_conformers(request, errors=[])
 by = dict(zip(mols, out))
 items = []
 for k, c in picked:

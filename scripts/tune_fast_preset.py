@@ -14,8 +14,8 @@ import itertools
 import json
 from pathlib import Path
 
-from confgen.benchmark import run_benchmark
-from confgen.sampling import _parse_value
+from confgen.benchmark import BenchmarkOptions, run_benchmark
+from confgen.config import parse_preset_overrides, resolve_preset
 
 REFS = Path(__file__).resolve().parents[2] / "shared" / "data" / "geom_drugs_tora3d7"
 
@@ -33,12 +33,13 @@ def main() -> None:
     for item in args.grid:
         k, v = item.split("=", 1)
         keys.append(k)
-        values.append([_parse_value(x) for x in v.split(",")])
+        values.append([parse_preset_overrides([f"{k}={x}"])[k] for x in v.split(",")])
     rows = []
     for combo in itertools.product(*values):
-        preset = {"base": "fast", **dict(zip(keys, combo))}
-        res = run_benchmark(args.references, methods=[args.method], model=args.model, preset=preset,
-                            max_posebusters=args.max_posebusters, progress=False, log=lambda *a, **k: None)
+        preset = dict(zip(keys, combo))  # overrides of the fast preset
+        options = BenchmarkOptions(methods=[args.method], model=args.model, preset=resolve_preset("fast", preset),
+                                   max_posebusters=args.max_posebusters, progress=False)
+        res = run_benchmark(args.references, options, log=lambda *a, **k: None)
         m = res["methods"][args.method]
         rows.append({"preset": preset, "result": m})
         print(json.dumps({"preset": preset, "summary": _summary(m)}), flush=True)

@@ -16,13 +16,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from confgen.config import resolve_preset
 from confgen.noise import NoiseSchedule
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: sampler settings the tiny test model handles (it was trained for seconds)
-TINY_PRESET = {"base": "fast", "method": "pc", "init": "etkdg", "sigma_max": 0.05, "sigma_min": 0.01,
-               "num_levels": 3, "steps_per_level": 1}
+#: sampler settings the tiny test model handles (it was trained for seconds): the fast preset with these overrides
+TINY_OVERRIDES = {"method": "pc", "init": "etkdg", "sigma_max": 0.05, "sigma_min": 0.01, "num_levels": 3,
+                  "steps_per_level": 1}
+TINY_PRESET = resolve_preset("fast", TINY_OVERRIDES)
 
 
 @functools.lru_cache(maxsize=None)
@@ -63,9 +65,8 @@ class TargetScore(nn.Module):
     def __init__(self, targets: list[torch.Tensor], s0: float = 0.02, explode_calls: int = 0):
         super().__init__()
         self.dummy = nn.Parameter(torch.zeros(1))
-        self.register_buffer("sigmas", torch.tensor([10.0, 0.01]))
+        self.cutoff = 0.0  # no radius edges: the sampler precomputes no atom pairs
         self.schedule = NoiseSchedule(sigma_max=10.0, sigma_min=0.01, num_levels=2)
-        self.cutoff = 0.0
         self.targets = [t - t.mean(0) for t in targets]
         self.s0 = s0
         self.explode_calls = explode_calls

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from confgen.batching import BatchPacker, is_out_of_memory, sample_cost
-from confgen.generate import GenerationStats, generate_conformers
+from confgen.generation import GenerationRequest, GenerationStats, generate_conformers
 from confgen.io import read_inputs
 
 from sample_models import TINY_PRESET, tiny_checkpoint
@@ -20,7 +20,6 @@ class MemoryLimited(nn.Module):
         self.inner = inner
         self.limit = limit
         self.cutoff = inner.cutoff
-        self.register_buffer("sigmas", inner.sigmas.clone())
         self.schedule = inner.schedule
         self.ooms = 0
         self.largest = 0
@@ -67,11 +66,11 @@ def test_out_of_memory_shrinks_batches_and_skips_a_molecule_too_large_for_any(sh
     sizes = [m.GetNumAtoms() for m in mols]
     model = load_model(tiny_checkpoint())
     kw = dict(preset=TINY_PRESET, seed=3, progress=False, relax="none", batch_size=12, workers=1)
-    free = generate_conformers(mols, 2, model=model, **kw)
+    free = generate_conformers(GenerationRequest(mols, 2, model=model, **kw))
     # room for about two conformers of the largest molecule: batches of 12 must shrink
     limited = MemoryLimited(model, limit=2 * sample_cost(max(sizes)) + 1)
     stats = GenerationStats()
-    squeezed = generate_conformers(mols, 2, model=limited, stats=stats, **kw)
+    squeezed = generate_conformers(GenerationRequest(mols, 2, model=limited, **kw), stats=stats)
     assert limited.ooms > 0 and limited.largest <= limited.limit
     for a, b in zip(free, squeezed):
         np.testing.assert_array_equal(np.stack([c.GetPositions() for c in a.GetConformers()]),
@@ -80,10 +79,10 @@ def test_out_of_memory_shrinks_batches_and_skips_a_molecule_too_large_for_any(sh
     limited = MemoryLimited(model, limit=sample_cost(max(sizes)) - 1)
     too_big = [i for i, n in enumerate(sizes) if n == max(sizes)]
     errors = []
-    out = generate_conformers(mols, 2, model=limited, errors=errors, sources=[r.source for r in records], **kw)
+    out = generate_conformers(GenerationRequest(mols, 2, model=limited, sources=[r.source for r in records], **kw), errors=errors)
     assert [i for i, m in enumerate(out) if m is None] == too_big and len(errors) == len(too_big)
     for i, exc in zip(too_big, errors):
         assert str(exc).startswith(records[i].source) and "too large for the cpu memory" in str(exc)
     assert all(m.GetNumConformers() == 2 for i, m in enumerate(out) if i not in too_big)
     with pytest.raises(Exception, match="too large"):
-        generate_conformers(mols, 2, model=limited, **kw)  # errors=None: raised
+        generate_conformers(GenerationRequest(mols, 2, model=limited, **kw))  # errors=None: raised

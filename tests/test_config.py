@@ -91,3 +91,56 @@ def test_unknown_backbone_is_reported(tmp_path):
     cfg.model.backbone = "schnet"
     with pytest.raises(ConfgenError, match="unknown model.backbone 'schnet'"):
         build_model(cfg)
+
+
+# ------------------------------------------------------------------------------------------- sampler presets
+def test_every_builtin_preset_is_typed_and_overrides_are_checked():
+    import dataclasses
+
+    from confgen.config import SAMPLER_PRESETS, SamplerPreset, parse_preset_overrides, resolve_preset
+    from confgen.options import DEFAULT_PRESET, PRESET_NAMES
+
+    assert tuple(SAMPLER_PRESETS) == PRESET_NAMES and DEFAULT_PRESET in PRESET_NAMES
+    for name, preset in SAMPLER_PRESETS.items():
+        assert isinstance(preset, SamplerPreset) and resolve_preset(name) is preset, name
+    assert resolve_preset(None) is SAMPLER_PRESETS[DEFAULT_PRESET]
+    p = resolve_preset("fast", parse_preset_overrides(["steps_per_level=7", "sigma_max=null", "method=pc"]))
+    assert p == dataclasses.replace(SAMPLER_PRESETS["fast"], steps_per_level=7, sigma_max=None, method="pc")
+    assert p.to_dict() == {**SAMPLER_PRESETS["fast"].to_dict(), "steps_per_level": 7, "sigma_max": None}
+    assert resolve_preset("fast", {"sigma_max": 1}).sigma_max == 1.0  # int widened to float, as in the config
+    with pytest.raises(ConfgenError, match="unknown sampler parameter"):
+        resolve_preset("fast", {"step": 3})
+    with pytest.raises(ConfgenError, match="unknown sampler preset"):
+        resolve_preset("slow")
+    with pytest.raises(ConfgenError, match="eps"):
+        resolve_preset("fast", {"eps": -1.0})
+    with pytest.raises(ConfgenError, match="num_levels"):
+        resolve_preset("fast", {"num_levels": 2.5})
+    with pytest.raises(ConfgenError, match="final_denoise"):
+        resolve_preset("fast", {"final_denoise": 1})
+    with pytest.raises(ConfgenError, match="method"):
+        resolve_preset("fast", {"method": "euler"})
+    with pytest.raises(ConfgenError, match="oversample"):
+        resolve_preset("fast", {"oversample": 0.5})
+    with pytest.raises(ConfgenError, match="retry_step_factor"):
+        resolve_preset("fast", {"retry_step_factor": 1.5})
+    with pytest.raises(ConfgenError, match="KEY=VALUE"):
+        parse_preset_overrides(["eps"])
+    with pytest.raises(ConfgenError, match="SamplerPreset"):
+        resolve_preset({"base": "fast"})
+
+
+def test_confgf_preset_is_faithful_and_calls_are_counted():
+    from confgen.config import resolve_preset
+
+    p = resolve_preset("confgf")
+    assert (p.num_levels, p.steps_per_level, p.init, p.method) == (50, 100, "noise", "ald")
+    assert (p.sigma_max, p.sigma_min) == (10.0, 0.01)
+    # ConfGF: step = 2.4e-6 (sigma/sigma_L)^2 with x + step*s + sqrt(2 step) z, i.e. eps = 2 * 2.4e-6
+    assert p.eps == pytest.approx(2 * 2.4e-6)
+    assert p.evals_per_sample == 5001
+    assert resolve_preset("fast").evals_per_sample < 100
+    assert resolve_preset("edm").evals_per_sample == 49
+    fb = resolve_preset("fast").noise_fallback()
+    assert (fb.method, fb.init, fb.sigma_max, fb.num_levels, fb.steps_per_level) == ("pc", "noise", None, 50, 0)
+    assert resolve_preset("confgf").noise_fallback() is None

@@ -49,17 +49,17 @@ def test_default_model_gives_sensible_stereo_correct_conformers():
 
 
 def test_molecule_that_etkdg_cannot_embed_is_sampled_from_noise():
-    from confgen.generate import GenerationStats, generate_conformers
+    from confgen.generation import GenerationRequest, GenerationStats, generate_conformers
 
     smiles = "C#C[C@@]1(C)[C@H]2C[C@]1(C)C2"  # GEOM-QM9 test molecule: ETKDGv3 embeds no conformer of it
     mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
     stats = GenerationStats()
-    out = generate_conformers([mol], [4], seed=3, progress=False, stats=stats)[0]
-    from confgen.sampling import resolve_preset
+    out = generate_conformers(GenerationRequest([mol], [4], seed=3, progress=False), stats=stats)[0]
+    from confgen.config import resolve_preset
 
     # every initial guess failed: every candidate conformer (oversampled by the default preset) went to the noise
     # sampler
-    assert stats.from_noise == math.ceil(4 * resolve_preset(None)["oversample"])
+    assert stats.from_noise == math.ceil(4 * resolve_preset(None).oversample)
     assert 2 <= out.GetNumConformers() <= 4, stats.warnings  # the most diverse 4 of the candidates kept
     pos = np.stack([c.GetPositions() for c in out.GetConformers()])
     assert check_stereo(stereo_spec(out), pos).ok.all()
@@ -68,8 +68,7 @@ def test_molecule_that_etkdg_cannot_embed_is_sampled_from_noise():
         assert ((d > 0.9) & (d < 1.75)).all(), (b.GetIdx(), d)
     # without the fallback those conformers are dropped and the molecule fails, clearly
     stats, errors = GenerationStats(), []
-    out = generate_conformers([mol], [2], seed=3, progress=False, stats=stats, errors=errors,
-                              preset={"base": "fast", "noise_fallback_levels": 0, "oversample": 1.0})
+    out = generate_conformers(GenerationRequest([mol], [2], seed=3, progress=False, preset=resolve_preset("fast", {"noise_fallback_levels": 0, "oversample": 1.0})), stats=stats, errors=errors)
     assert (out[0] is None or out[0].GetNumConformers() == 0) and stats.dropped == 2 and stats.from_noise == 0
     assert len(errors) == 1
 
@@ -77,7 +76,7 @@ def test_molecule_that_etkdg_cannot_embed_is_sampled_from_noise():
 def test_mmff_relax_that_inverts_a_centre_writes_the_unrelaxed_conformer():
     from rdkit.Chem import AllChem
 
-    from confgen.generate import GenerationStats
+    from confgen.generation import GenerationStats
     from confgen.io import PROP_MMFF_ENERGY
 
     smiles = "C[C@@]1(CO)O[C@H]2C[C@]21O"  # GEOM-QM9 test molecule: MMFF94 pushes a bridgehead through

@@ -8,15 +8,16 @@ from rdkit.Chem import AllChem
 
 import confgen
 from confgen.errors import ConfgenError, InputError
-from confgen.generate import GenerationStats, generate, generate_conformers
+from confgen.config import resolve_preset
+from confgen.generation import GenerationRequest, GenerationStats, generate, generate_conformers
 from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles
 from confgen.chem.stereo import check_stereo, mirror, stereo_spec
 
 from sample_models import TINY_PRESET, TargetScore, tiny_checkpoint
 
 CHIRAL = "CC/C=C\\C[C@@H](O)/C=C/[C@H](C)Cl"  # two centres, two specified double bonds
-STUB_PRESET = {"base": "fast", "method": "pc", "init": "etkdg", "sigma_max": 0.5, "num_levels": 6,
-               "steps_per_level": 1, "max_retries": 2, "oversample": 1.0}
+STUB_PRESET = resolve_preset("fast", {"method": "pc", "init": "etkdg", "sigma_max": 0.5, "num_levels": 6,
+                                     "steps_per_level": 1, "max_retries": 2, "oversample": 1.0})
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_enantiomeric_samples_are_mirrored_back():
     mol, ref = _reference(CHIRAL)
     model = TargetScore([torch.from_numpy(mirror(ref.numpy())).float()])
     stats = GenerationStats()
-    (out,) = generate_conformers([mol], [6], model=model, preset=STUB_PRESET, relax="none", seed=3, progress=False, stats=stats)
+    (out,) = generate_conformers(GenerationRequest([mol], [6], model=model, preset=STUB_PRESET, relax="none", seed=3, progress=False), stats=stats)
     assert out.GetNumConformers() == 6 and stats.stereo_mirrored == 6 and stats.stereo_resampled == 0
     assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
     assert all(_rdkit_stereo_matches(out, c.GetId()) for c in out.GetConformers())
@@ -70,11 +71,10 @@ def test_wrong_diastereomer_is_never_written():
     mol, _ = _reference(CHIRAL)
     _, wrong = _reference("CC/C=C\\C[C@H](O)/C=C/[C@H](C)Cl")  # same atom order, one centre inverted
     stats, errors = GenerationStats(), []
-    out = generate_conformers([mol], [3], model=TargetScore([wrong]), preset=STUB_PRESET, relax="none", seed=1,
-                              progress=False, stats=stats, errors=errors, sources=["in.smi:1"])
+    out = generate_conformers(GenerationRequest([mol], [3], model=TargetScore([wrong]), preset=STUB_PRESET, relax="none", seed=1, progress=False, sources=["in.smi:1"]), stats=stats, errors=errors)
     assert out == [None] and len(errors) == 1
     assert errors[0].source == "in.smi:1" and "no conformer passed" in str(errors[0])
-    assert stats.stereo_resampled == 3 * (STUB_PRESET["max_retries"] + 1) and stats.dropped == 3
+    assert stats.stereo_resampled == 3 * (STUB_PRESET.max_retries + 1) and stats.dropped == 3
     assert stats.stereo_mirrored == 0 and stats.written == 0 and stats.failed_molecules == 1
 
 
@@ -82,7 +82,7 @@ def test_blowups_are_retried_with_smaller_steps():
     mol, ref = _reference("C[C@H](N)O")
     model = TargetScore([ref], explode_calls=3)
     stats = GenerationStats()
-    (out,) = generate_conformers([mol], [4], model=model, preset=STUB_PRESET, relax="none", seed=2, progress=False, stats=stats)
+    (out,) = generate_conformers(GenerationRequest([mol], [4], model=model, preset=STUB_PRESET, relax="none", seed=2, progress=False), stats=stats)
     assert stats.blowups == 4 and stats.samples == 8 and stats.dropped == 0
     assert out.GetNumConformers() == 4
     assert np.isfinite(_positions(out)).all()
@@ -93,27 +93,26 @@ def test_samples_outside_posebusters_bounds_are_resampled_then_kept_as_last_reso
     mol, ref = _reference("CC(C)Cc1ccc([C@H](C)C(=O)O)cc1")
     good = TargetScore([ref])
     stats = GenerationStats()
-    (out,) = generate_conformers([mol], [3], model=good, preset=STUB_PRESET, relax="none", seed=4, progress=False, stats=stats)
+    (out,) = generate_conformers(GenerationRequest([mol], [3], model=good, preset=STUB_PRESET, relax="none", seed=4, progress=False), stats=stats)
     assert out.GetNumConformers() == 3 and stats.bad_geometry == 0 and stats.outside_bounds == 0
     stretched = ref.clone()
     # move the terminal methyl (atom 0 and its hydrogens) out along its C-C bond: 40 % longer, no bond broken
     methyl = [0] + [n.GetIdx() for n in mol.GetAtomWithIdx(0).GetNeighbors() if n.GetAtomicNum() == 1]
     stretched[methyl] += 0.4 * (stretched[0] - stretched[1])
     stats = GenerationStats()
-    (out,) = generate_conformers([mol], [3], model=TargetScore([stretched]), preset=STUB_PRESET, relax="none", seed=4,
-                                 progress=False, stats=stats)
+    (out,) = generate_conformers(GenerationRequest([mol], [3], model=TargetScore([stretched]), preset=STUB_PRESET, relax="none", seed=4, progress=False), stats=stats)
     assert out.GetNumConformers() == 3 and stats.dropped == 0
-    assert stats.outside_bounds == 3 and stats.bad_geometry == 3 * (STUB_PRESET["max_retries"] + 1)
+    assert stats.outside_bounds == 3 and stats.bad_geometry == 3 * (STUB_PRESET.max_retries + 1)
     assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
 
 
 def test_trained_model_same_seed_same_coordinates(tiny_model):
     mols = [mol_from_smiles(s, source="t") for s in (CHIRAL, "CC(C)Cc1ccc([C@H](C)C(=O)O)cc1", "c1ccncc1")]
     kw = dict(model=tiny_model, preset=TINY_PRESET, progress=False)
-    a = generate_conformers(mols, [3, 4, 2], seed=7, batch_size=64, **kw)
-    b = generate_conformers(mols, [3, 4, 2], seed=7, batch_size=64, **kw)
-    c = generate_conformers(mols, [3, 4, 2], seed=8, batch_size=64, **kw)
-    d = generate_conformers(mols[1:2], [4], seed=7, batch_size=3, ids=[1], **kw)
+    a = generate_conformers(GenerationRequest(mols, [3, 4, 2], seed=7, batch_size=64, **kw))
+    b = generate_conformers(GenerationRequest(mols, [3, 4, 2], seed=7, batch_size=64, **kw))
+    c = generate_conformers(GenerationRequest(mols, [3, 4, 2], seed=8, batch_size=64, **kw))
+    d = generate_conformers(GenerationRequest(mols[1:2], [4], seed=7, batch_size=3, ids=[1], **kw))
     for x, y in zip(a, b):
         assert np.array_equal(_positions(x), _positions(y))
     assert not np.allclose(_positions(a[0]), _positions(c[0]))
@@ -146,8 +145,7 @@ def test_python_api_relax_and_bad_input(tiny_model):
     with pytest.raises(ConfgenError, match="unknown sampler preset"):
         generate("CCO", 2, model=tiny_model, preset="nope")
     errors = []
-    out = generate_conformers([mol_from_smiles("CCO", source="x"), Chem.AddHs(Chem.MolFromSmiles("[Na+].[Cl-]"))],
-                              [2, 2], model=tiny_model, preset=TINY_PRESET, seed=0, progress=False, errors=errors)
+    out = generate_conformers(GenerationRequest([mol_from_smiles("CCO", source="x"), Chem.AddHs(Chem.MolFromSmiles("[Na+].[Cl-]"))], [2, 2], model=tiny_model, preset=TINY_PRESET, seed=0, progress=False), errors=errors)
     assert out[0].GetNumConformers() == 2 and out[1] is None
     assert len(errors) == 1 and "unsupported element Na" in str(errors[0])
 
@@ -166,10 +164,10 @@ def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
 
     mol = mol_from_smiles("CCCCOc1ccc(CC(=O)NCCO)cc1", source="t")  # flexible: conformers differ a lot
     kw = dict(model=tiny_model, seed=11, relax="none", progress=False)
-    first = generate_conformers([mol], [4], preset=dict(TINY_PRESET, oversample=1.0), **kw)[0]
-    pool = generate_conformers([mol], [12], preset=dict(TINY_PRESET, oversample=1.0), **kw)[0]
+    first = generate_conformers(GenerationRequest([mol], [4], preset=TINY_PRESET.replace(oversample=1.0), **kw))[0]
+    pool = generate_conformers(GenerationRequest([mol], [12], preset=TINY_PRESET.replace(oversample=1.0), **kw))[0]
     stats = GenerationStats()
-    kept = generate_conformers([mol], [4], preset=dict(TINY_PRESET, oversample=3.0), stats=stats, **kw)[0]
+    kept = generate_conformers(GenerationRequest([mol], [4], preset=TINY_PRESET.replace(oversample=3.0), **kw), stats=stats)[0]
     # 12 ETKDG guesses, only the 4 most diverse sampled: the network runs for the conformers returned only
     assert kept.GetNumConformers() == 4 and stats.requested == 4 and stats.written == 4 and stats.samples == 4
     # the candidates are the 12 a plain run samples (per-slot seeds), the first 4 of them the plain 4-run
@@ -185,7 +183,7 @@ def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
 
     assert min_pairwise(kept) > min_pairwise(first)
     with pytest.raises(ConfgenError, match="oversample"):
-        generate("CCO", 2, model=tiny_model, preset={"base": "fast", "oversample": 0.5})
+        generate("CCO", 2, model=tiny_model, preset=resolve_preset("fast").replace(oversample=0.5))
 
 
 def test_network_off_selects_and_returns_the_etkdg_guesses_unchanged(tiny_model, tmp_path):
@@ -193,43 +191,38 @@ def test_network_off_selects_and_returns_the_etkdg_guesses_unchanged(tiny_model,
     from confgen.chem.rmsd import rmsd_matrix
 
     mol = mol_from_smiles("CCCCOc1ccc(CC(=O)NCCO)cc1", source="t")
-    preset = dict(TINY_PRESET, oversample=3.0)
+    preset = TINY_PRESET.replace(oversample=3.0)
     stats = GenerationStats()
     # the model is not loaded at all: a missing checkpoint path is no error
-    off = generate_conformers([mol], [4], model=str(tmp_path / "missing.pt"), preset=preset, seed=11,
-                              relax="none", progress=False, stats=stats, network=False)[0]
+    off = generate_conformers(GenerationRequest([mol], [4], model=str(tmp_path / "missing.pt"), preset=preset, seed=11, relax="none", progress=False, network=False), stats=stats)[0]
     assert off.GetNumConformers() == 4 and stats.network_evals == 0 and stats.samples == 4
     # the 12 ETKDG guesses of round 0 (the same per-molecule seed), returned as they are without selection
-    pool = generate_conformers([mol], [12], preset=dict(preset, oversample=1.0), seed=11, relax="none",
-                               progress=False, network=False)[0]
+    pool = generate_conformers(GenerationRequest([mol], [12], preset=preset.replace(oversample=1.0), seed=11, relax="none", progress=False, network=False))[0]
     assert pool.GetNumConformers() == 12
     cross = rmsd_matrix(off, pool)
     assert (cross.min(axis=1) < 1e-6).all()  # every returned conformer is one of the guesses, unchanged
     picked = cross.argmin(axis=1)
     assert picked[0] == 0 and len(set(picked.tolist())) == 4
     # with the network on, the same four guesses are selected and then moved by the network
-    on = generate_conformers([mol], [4], model=tiny_model, preset=preset, seed=11, relax="none", progress=False)[0]
+    on = generate_conformers(GenerationRequest([mol], [4], model=tiny_model, preset=preset, seed=11, relax="none", progress=False))[0]
     moved = np.diag(rmsd_matrix(on, off))
     assert (moved > 1e-4).all() and (moved < 0.5).all()
-    relaxed = generate_conformers([mol], [4], preset=preset, seed=11, relax="mmff", progress=False,
-                                  network=False)[0]
+    relaxed = generate_conformers(GenerationRequest([mol], [4], preset=preset, seed=11, relax="mmff", progress=False, network=False))[0]
     assert relaxed.GetNumConformers() == 4
     assert all(c.HasProp(PROP_MMFF_ENERGY) for c in relaxed.GetConformers())
     assert (np.diag(rmsd_matrix(relaxed, off)) > 1e-3).all()
     with pytest.raises(ConfgenError, match="init 'etkdg'"):
-        generate_conformers([mol], [2], preset="confgf", network=False, progress=False)
+        generate_conformers(GenerationRequest([mol], [2], preset="confgf", network=False, progress=False))
 
 
 def test_edm_preset_from_pure_noise_counts_calls_and_keeps_stereo():
     """The from-noise Heun preset (no ETKDG at all): 49 network calls per conformer, mirror images repaired."""
-    from confgen.sampling import evals_per_sample, resolve_preset
 
     mol, ref = _reference(CHIRAL)
     model = TargetScore([torch.from_numpy(mirror(ref.numpy())).float()], s0=0.05)
     stats = GenerationStats()
-    (out,) = generate_conformers([mol], [5], model=model, preset="edm", relax="none", seed=4, progress=False,
-                                 stats=stats)
-    assert evals_per_sample(resolve_preset("edm")) == 49 <= 50
+    (out,) = generate_conformers(GenerationRequest([mol], [5], model=model, preset="edm", relax="none", seed=4, progress=False), stats=stats)
+    assert resolve_preset("edm").evals_per_sample == 49 <= 50
     assert out.GetNumConformers() == 5 and stats.samples == 5 and stats.network_evals == 5 * 49
     assert stats.stereo_mirrored == 5 and stats.stereo_resampled == 0
     assert all(_rdkit_stereo_matches(out, c.GetId()) for c in out.GetConformers())
@@ -251,8 +244,7 @@ def test_sampled_phosphorus_centre_rdkit_calls_non_tetrahedral_is_never_written(
     bad[o] = bad[p] + np.linalg.norm(bad[o] - bad[p]) * d / np.linalg.norm(d)
     model = TargetScore([torch.from_numpy(bad).float()])
     stats, errors = GenerationStats(), []
-    (out,) = generate_conformers([mol], [4], model=model, preset=STUB_PRESET, relax="none", seed=3,
-                                 progress=False, stats=stats, errors=errors)
+    (out,) = generate_conformers(GenerationRequest([mol], [4], model=model, preset=STUB_PRESET, relax="none", seed=3, progress=False), stats=stats, errors=errors)
     assert out is None or stereo_errors(mol, out)[0] == 0
     assert stats.stereo_resampled >= 4 and stats.stereo_mirrored == 0
     assert out is None and "no conformer passed the checks" in str(errors[0])

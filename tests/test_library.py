@@ -14,13 +14,12 @@ import torch
 from rdkit import Chem
 
 from confgen.errors import ConfgenError
-from confgen.generate import generate_conformers
+from confgen.generation import GenerationRequest, generate_conformers
 from confgen.io import PROP_INDEX, AtomicSDFWriter, count_inputs, iter_inputs, read_inputs, read_sdf_conformers
 from confgen.library import RunOptions, parse_shard, progress_path, sample_library
 
-from sample_models import TINY_PRESET, tiny_checkpoint
+from sample_models import TINY_OVERRIDES, TINY_PRESET, tiny_checkpoint
 
-TINY_OVERRIDES = {k: v for k, v in TINY_PRESET.items() if k != "base"}
 TINY_ARGS = [f"--preset-override={k}={v}" for k, v in TINY_OVERRIDES.items()]
 
 
@@ -59,9 +58,10 @@ def reference(library, tmp_path_factory) -> bytes:
     torch.set_num_threads(1)
     records = read_inputs(library, errors=[])
     opts = _options()
-    mols = generate_conformers([r.mol for r in records], 2, model=opts.model, preset="fast",
-                               preset_overrides=TINY_OVERRIDES, seed=opts.seed, progress=False, errors=[],
-                               workers=1, ids=[r.index for r in records], sources=[r.source for r in records])
+    request = GenerationRequest([r.mol for r in records], 2, model=opts.model, preset=TINY_PRESET, seed=opts.seed,
+                                progress=False, workers=1, ids=[r.index for r in records],
+                                sources=[r.source for r in records])
+    mols = generate_conformers(request, errors=[])
     out = tmp_path_factory.mktemp("ref") / "ref.sdf"
     with AtomicSDFWriter(out) as w:
         for rec, mol in zip(records, mols):

@@ -23,10 +23,10 @@ from confgen.io import (
 )
 from confgen.chem.stereo import check_stereo, stereo_spec
 
-from sample_models import TINY_PRESET, tiny_checkpoint
+from sample_models import TINY_OVERRIDES, tiny_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-TINY_ARGS = [f"--preset-override={k}={v}" for k, v in TINY_PRESET.items() if k != "base"]
+TINY_ARGS = [f"--preset-override={k}={v}" for k, v in TINY_OVERRIDES.items()]
 
 
 @pytest.fixture(autouse=True)

@@ -5,17 +5,10 @@ import math
 import pytest
 import torch
 
+from confgen.config import resolve_preset
 from confgen.errors import ConfgenError
-from confgen.sampling import (
-    PRESET_KEYS,
-    SAMPLER_PRESETS,
-    NoiseSource,
-    evals_per_sample,
-    parse_overrides,
-    resolve_preset,
-    sample,
-    sigma_schedule,
-)
+from confgen.generation.sampler import noise_levels
+from confgen.sampling import NoiseSource, sample
 
 N_NODES = 5
 
@@ -56,11 +49,11 @@ def test_sampler_reproduces_a_gaussian(method):
     mu, score_fn, batch = _gaussian(G, s0)
     params = resolve_preset("confgf", {"method": method, "num_levels": 25,
                                        "steps_per_level": 10 if method == "ald" else 2, "eps": 2e-4})
-    sigmas = sigma_schedule(params)
+    sigmas = noise_levels(params)
     g = torch.Generator().manual_seed(1)
     x0 = torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64) * float(sigmas[0])
-    res = sample(score_fn, x0, batch, G, sigmas, method=method, steps_per_level=params["steps_per_level"],
-                 eps=params["eps"], final_denoise=True, clip=params["clip"], generator=g)
+    res = sample(score_fn, x0, batch, G, sigmas, method=method, steps_per_level=params.steps_per_level,
+                 eps=params.eps, final_denoise=True, clip=params.clip, generator=g)
     assert res.ok.all()
     mean, var = _moments(res.pos, G)
     # centred subspace: per-coordinate variance s0^2 (1 - 1/n); the final denoising step shrinks it by
@@ -85,12 +78,12 @@ def test_heun_from_pure_noise_in_49_calls_reproduces_a_gaussian(churn):
     G, s0 = 400, 0.5
     mu, score_fn, batch = _gaussian(G, s0)
     params = resolve_preset("edm", {"sigma_max": 80.0, "sigma_min": 0.01, "churn": churn})
-    sigmas = sigma_schedule(params)
-    assert len(sigmas) == 25 and evals_per_sample(params) == 49
+    sigmas = noise_levels(params)
+    assert len(sigmas) == 25 and params.evals_per_sample == 49
     g = torch.Generator().manual_seed(3)
     x0 = torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64) * float(sigmas[0])
-    res = sample(score_fn, x0, batch, G, sigmas, method="heun", steps_per_level=0, eps=params["eps"],
-                 churn=churn, clip=params["clip"], generator=g)
+    res = sample(score_fn, x0, batch, G, sigmas, method="heun", steps_per_level=0, eps=params.eps,
+                 churn=churn, clip=params.clip, generator=g)
     assert res.ok.all() and res.num_evals == 49
     mean, var = _moments(res.pos, G)
     expected_var = s0 ** 2 * (1 - 1 / N_NODES) * s0 ** 2 / (s0 ** 2 + 0.01 ** 2)  # last step: Tweedie at 0.01
@@ -104,7 +97,7 @@ def test_heun_with_too_few_levels_or_first_order_steps_misses_the_spread():
     G, s0 = 400, 0.5
     mu, score_fn, batch = _gaussian(G, s0)
     params = resolve_preset("edm", {"sigma_max": 10.0, "sigma_min": 0.01, "num_levels": 3, "churn": 0.0})
-    sigmas = sigma_schedule(params)
+    sigmas = noise_levels(params)
     g = torch.Generator().manual_seed(3)
     x0 = torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64) * float(sigmas[0])
     res = sample(score_fn, x0, batch, G, sigmas, method="heun", steps_per_level=0, eps=1e-5, generator=g)
@@ -114,7 +107,7 @@ def test_heun_with_too_few_levels_or_first_order_steps_misses_the_spread():
 
 def test_edm_schedule_with_rho():
     p = resolve_preset("edm", {"sigma_max": 10.0, "sigma_min": 0.002, "num_levels": 18})
-    sig = sigma_schedule(p)
+    sig = noise_levels(p)
     assert sig[0] == pytest.approx(10.0) and sig[-1] == pytest.approx(0.002)
     assert (sig[:-1] > sig[1:]).all()
     ref = [(10 ** (1 / 7) + i / 17 * (0.002 ** (1 / 7) - 10 ** (1 / 7))) ** 7 for i in range(18)]
@@ -129,7 +122,7 @@ def test_wrong_step_size_gives_the_wrong_spread():
     """The Gaussian test can fail: a too small step leaves the noise of the first level in the sample."""
     G, s0 = 200, 0.5
     mu, score_fn, batch = _gaussian(G, s0)
-    sigmas = sigma_schedule(resolve_preset("confgf", {"num_levels": 10}))
+    sigmas = noise_levels(resolve_preset("confgf", {"num_levels": 10}))
     g = torch.Generator().manual_seed(2)
     x0 = torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64) * float(sigmas[0])
     res = sample(score_fn, x0, batch, G, sigmas, steps_per_level=2, eps=1e-9, final_denoise=False, generator=g)
@@ -137,35 +130,23 @@ def test_wrong_step_size_gives_the_wrong_spread():
     assert var > 10 * s0 ** 2
 
 
-def test_confgf_preset_is_faithful():
-    p = resolve_preset("confgf")
-    assert (p["num_levels"], p["steps_per_level"], p["init"], p["method"]) == (50, 100, "noise", "ald")
-    sig = sigma_schedule(p)
-    assert sig[0] == pytest.approx(10.0) and sig[-1] == pytest.approx(0.01)
-    # ConfGF: step = 2.4e-6 (sigma/sigma_L)^2 with x + step*s + sqrt(2 step) z, i.e. eps = 2 * 2.4e-6
-    assert p["eps"] == pytest.approx(2 * 2.4e-6)
-    assert evals_per_sample(p) == 5001
-    assert evals_per_sample(resolve_preset("fast")) < 100
+def test_confgf_preset_levels():
+    sig = noise_levels(resolve_preset("confgf"))
+    assert len(sig) == 50 and sig[0] == pytest.approx(10.0) and sig[-1] == pytest.approx(0.01)
 
 
-def test_every_preset_defines_every_key_and_overrides_are_checked():
-    for name, preset in SAMPLER_PRESETS.items():
-        assert set(preset) == set(PRESET_KEYS), name
-        resolve_preset(name)
-    assert resolve_preset("fast", parse_overrides(["steps_per_level=7", "sigma_max=null", "method=pc"])) == {
-        **SAMPLER_PRESETS["fast"], "steps_per_level": 7, "sigma_max": None, "method": "pc"}
-    with pytest.raises(ConfgenError, match="unknown sampler parameter"):
-        resolve_preset("fast", {"step": 3})
-    with pytest.raises(ConfgenError, match="unknown sampler preset"):
-        resolve_preset("slow")
-    with pytest.raises(ConfgenError, match="eps"):
-        resolve_preset("fast", {"eps": -1.0})
-    with pytest.raises(ConfgenError, match="KEY=VALUE"):
-        parse_overrides(["eps"])
-    # null sigmas come from the model's schedule
+def test_null_sigmas_come_from_the_models_schedule():
+    from confgen.noise import NoiseSchedule
+
+    class _Model:
+        schedule = NoiseSchedule(sigma_max=4.0, sigma_min=0.5, num_levels=3)
+
     p = resolve_preset("fast", {"sigma_max": None, "sigma_min": None, "num_levels": 3})
-    sig = sigma_schedule(p, torch.tensor([4.0, 2.0, 0.5]))
+    sig = noise_levels(p, _Model())
     assert sig.tolist() == pytest.approx([4.0, math.sqrt(2.0), 0.5])
+    with pytest.raises(ConfgenError, match="from the model"):
+        noise_levels(p)
+    assert noise_levels(resolve_preset("fast", {"num_levels": 1})).tolist() == [0.01]  # one level: sigma_min
 
 
 def test_blowup_and_nan_are_detected_per_graph_and_frozen():
@@ -179,7 +160,7 @@ def test_blowup_and_nan_are_detected_per_graph_and_frozen():
         s[batch == 4] = float("nan")
         return s
 
-    sigmas = sigma_schedule(resolve_preset("fast"))
+    sigmas = noise_levels(resolve_preset("fast"))
     g = torch.Generator().manual_seed(0)
     x0 = mu.repeat(G, 1) + 0.3 * torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64)
     res = sample(bad_score, x0, batch, G, sigmas, steps_per_level=3, eps=2e-5, clip=None, generator=g)
@@ -192,7 +173,7 @@ def test_blowup_and_nan_are_detected_per_graph_and_frozen():
 def test_per_graph_noise_makes_a_sample_independent_of_its_batch():
     """A graph's trajectory depends on its own seed only, not on the other graphs of the batch."""
     mu, score_fn, batch = _gaussian(3, 0.5)
-    sigmas = sigma_schedule(resolve_preset("fast"))
+    sigmas = noise_levels(resolve_preset("fast"))
     seeds = [11, 22, 33]
     x0 = mu.repeat(3, 1)
 

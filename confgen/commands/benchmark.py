@@ -5,7 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from confgen.benchmark import DEFAULT_METHODS, METHODS, benchmark_markdown, format_benchmark, run_benchmark
+from confgen.benchmark import (
+    DEFAULT_METHODS,
+    METHODS,
+    BenchmarkOptions,
+    benchmark_markdown,
+    format_benchmark,
+    run_benchmark,
+)
 from confgen.chem.files import atomic_write, write_json
 from confgen.chem.rmsd import DEFAULT_MAX_MATCHES
 
@@ -47,22 +54,11 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     max_pb = None if args.max_posebusters < 0 else args.max_posebusters
-    result = run_benchmark(
-        args.references,
-        methods=methods,
-        model=args.model,
-        preset=args.preset,
-        max_molecules=args.max_molecules,
-        seed=args.seed,
-        num_confs=args.num_confs,
-        deltas=args.delta,
-        split_csv=args.split,
-        workers=args.workers,
-        max_posebusters=max_pb,
-        max_matches=args.max_automorphisms,
-        progress=not args.no_progress,
-        log=lambda msg: print(msg, file=sys.stderr),
-    )
+    options = BenchmarkOptions(methods=methods, model=args.model, preset=args.preset,
+                               max_molecules=args.max_molecules, seed=args.seed, num_confs=args.num_confs,
+                               deltas=args.delta, split_csv=args.split, workers=args.workers, max_posebusters=max_pb,
+                               max_matches=args.max_automorphisms, progress=not args.no_progress)
+    result = run_benchmark(args.references, options, log=lambda msg: print(msg, file=sys.stderr))
     print(format_benchmark(result))
     for f in result["failed_references"]:
         print(f"failed (reference): {f['source']} {f['name']!r}: {f['reason']}", file=sys.stderr)

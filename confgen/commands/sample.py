@@ -16,8 +16,8 @@ def add_arguments(parser) -> None:
         DEFAULT_PRESET,
         DEFAULT_STEREO,
         FRAGMENT_CHOICES,
+        PRESET_NAMES,
         RELAX_CHOICES,
-        SAMPLER_PRESETS,
         STEREO_CHOICES,
     )
 
@@ -33,7 +33,7 @@ def add_arguments(parser) -> None:
     count.add_argument("--num-confs-factor", type=float, default=None, metavar="K",
                        help="CSV input: K x n_conformers conformers per molecule (2 = the GEOM convention)")
     parser.add_argument("--model", default=None, help="checkpoint (default: the model shipped with confgen)")
-    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(SAMPLER_PRESETS),
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESET_NAMES),
                         help=f"sampler preset (default: {DEFAULT_PRESET})")
     parser.add_argument("--preset-override", action="append", default=[], metavar="KEY=VALUE",
                         help="change one sampler parameter of the preset (repeatable), e.g. steps_per_level=5")
@@ -81,8 +81,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from confgen.config import parse_preset_overrides, resolve_preset
     from confgen.library import DEFAULT_CHUNK_SIZE, RunOptions, parse_shard, sample_library
-    from confgen.sampling import parse_overrides, resolve_preset
 
     if args.num_confs is not None and args.num_confs < 1:
         raise ConfgenError("-n/--num-confs must be at least 1")
@@ -97,15 +97,15 @@ def run(args) -> int:
     if args.num_confs_factor is not None and not _has_count_column(args.input, args.count_column):
         raise ConfgenError(f"{args.input}: --num-confs-factor needs a CSV count column (n_conformers, "
                            "num_conformers, n_confs, num_confs or n_true; or name it with --count-column)")
-    overrides = parse_overrides(args.preset_override)
+    overrides = parse_preset_overrides(args.preset_override)
     resolve_preset(args.preset, overrides)  # fail early on a bad override
     shard = parse_shard(args.shard) if args.shard else (1, 1)
     cores = os.cpu_count() or 1
     gpu = args.device.startswith("cuda")
     if gpu:
-        from confgen.generate import _resolve_device
+        from confgen.devices import resolve_device
 
-        _resolve_device(args.device)
+        resolve_device(args.device)
     workers = args.workers or (1 if gpu else cores)
     threads = max(1, cores // workers) if gpu else 1
     options = RunOptions(seed=args.seed, num_confs=args.num_confs, num_confs_factor=args.num_confs_factor,
@@ -126,7 +126,7 @@ def run(args) -> int:
         return report.exit_code
     if args.resume and report.resumed_from >= report.stop and not report.counters:
         return 0  # the output was complete: nothing to do (said in the library's note)
-    from confgen.generate import GenerationStats
+    from confgen.generation import GenerationStats
 
     stats = GenerationStats(**report.counters)
     resumed = f" (resumed at input record {report.resumed_from})" if args.resume else ""

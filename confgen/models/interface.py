@@ -1,7 +1,7 @@
 """What a score model must provide to be trained and sampled by confgen.
 
 Any ``torch.nn.Module`` with these attributes and this ``forward`` works with :mod:`confgen.sampling` and
-:mod:`confgen.generate` (:class:`confgen.models.ScoreModel` is the shipped one; the test suite's analytic models are
+:mod:`confgen.generation` (:class:`confgen.models.ScoreModel` is the shipped one; the test suite's analytic models are
 others). ``isinstance(model, ScoreModelInterface)`` checks the attributes and the method's presence (not their types).
 """
 

@@ -1,0 +1,270 @@
+"""The generation pipeline: a :class:`~confgen.generation.request.GenerationRequest` through its stages.
+
+:func:`generate_conformers` runs, for many molecules x conformers at once:
+
+1. **initial guess** (:mod:`confgen.generation.initial_guess`): preset init ``etkdg``: RDKit ETKDG conformers
+   (a preset with ``oversample`` k > 1 embeds ceil(k x n) of them and keeps the n most diverse); init
+   ``noise``: pure noise. Where ETKDG cannot embed a guess (strained polycycles such as fused cyclopropanes),
+   the ``fast`` preset samples that conformer from pure noise over the model's whole noise range instead
+   (``noise_fallback_levels``): the score model needs no embedding to start from;
+2. **sampling** (:mod:`confgen.generation.sampler`): one batch per forward pass (packed by size on a GPU, fewer
+   where memory runs out, :mod:`confgen.batching`), a sampler of :mod:`confgen.sampling` on the model's score;
+3. **check/repair** (:mod:`confgen.generation.checks`): blow-ups, broken bonds, stereo (mirrored or resampled),
+   PoseBusters' bounds; failing slots go back to step 1 (a new ETKDG guess) with a smaller step size;
+4. **selection** (:func:`confgen.chem.selection.most_diverse`): candidates sampled from noise (no ETKDG guess to
+   preselect) are reduced to the n most diverse after sampling;
+5. **relaxation** (:mod:`confgen.generation.relaxation`): MMFF94 (``relax="mmff"``, the default; energy stored
+   as the conformer property ``confgen_mmff_energy``), followed by a second stereo check: a conformer whose
+   stereo the minimisation changed (strained bridgeheads) is returned unrelaxed.
+
+A conformer still failing after ``max_retries`` retries is dropped (wrong stereo, broken bonds) or, when only
+the PoseBusters limits were missed, written as last sampled; both are counted in
+:class:`~confgen.generation.stats.GenerationStats`, and every returned conformer carries the conformer property
+``confgen_posebusters_bounds_ok`` (1 or 0), judged on its final (relaxed) coordinates.
+
+Unspecified stereo: a molecule whose stereocentres or stereo bonds are not all specified gets one stereoisomer
+for all its conformers (``stereo="one"``, the default; :func:`confgen.io.resolve_stereo`) or is refused
+(``stereo="refuse"``); enumerating stereoisomers as separate molecules is done on the inputs before generation
+(``confgen sample --stereo enumerate``).
+
+Progress: one bar (:class:`confgen.progress.Progress`) with a fixed total over embedding, sampling and
+relaxation (and writing, when the caller passes its own bar).
+
+Reproducibility: every conformer draws its noise from its own generator seeded by ``(seed, molecule id,
+conformer, attempt)``, and ETKDG initial guesses are seeded by ``(seed, molecule id, round)``: the same seed and
+device give the same coordinates, whatever the batch size or the other molecules of the run (up to
+floating-point summation order inside the network).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+import torch
+from rdkit import Chem
+
+from confgen.batching import BatchPacker, is_out_of_memory, sample_cost
+from confgen.config import SamplerPreset
+from confgen.devices import resolve_device
+from confgen.errors import ConfgenError, InputError
+from confgen.generation.checks import accept_chunk
+from confgen.generation.initial_guess import embed_round
+from confgen.generation.relaxation import relax_mmff
+from confgen.generation.request import GenerationRequest, resolve_model
+from confgen.generation.sampler import noise_levels, sample_chunk
+from confgen.generation.state import MoleculeState, prepare_molecule
+from confgen.generation.stats import GenerationStats
+from confgen.chem.conformers import with_conformers
+from confgen.chem.selection import most_diverse
+from confgen.io import PROP_WITHIN_BOUNDS, mol_from_smiles
+from confgen.progress import Progress
+from confgen.validity import within_bounds
+
+
+def generate_conformers(request: GenerationRequest, *, errors: list | None = None,
+                        stats: GenerationStats | None = None) -> list[Chem.Mol | None]:
+    """Generate conformers for the molecules of a request.
+
+    Args:
+        request: molecules, counts and settings.
+        errors: receives one :class:`InputError` per molecule that failed; if ``None`` the first is raised.
+        stats: receives the counters of this call.
+
+    Returns:
+        One Mol per input (explicit H, conformers with ids 0..k-1, k <= requested) or ``None`` for a failed one.
+
+    Raises:
+        ConfgenError: missing model, unavailable device, or (``errors`` is None) a failed molecule.
+    """
+    req = request
+    preset = req.preset
+    dev = resolve_device(req.device)
+    stats = stats if stats is not None else GenerationStats()
+    seed = secrets.randbits(31) if req.seed is None else req.seed
+    stats.seed = int(seed)
+    nums = req.num_confs
+    stats.molecules += len(req.mols)
+    stats.requested += sum(nums)
+    states: list[MoleculeState | None] = []
+    for i, mol in enumerate(req.mols):
+        try:
+            states.append(prepare_molecule(mol, nums[i], req.ids[i], req.sources[i], preset.oversample,
+                                           stereo=req.stereo, notes=stats.warnings))
+        except InputError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            states.append(None)
+    own_bar = not isinstance(req.progress, Progress)
+    budgets = req.progress_budgets()
+    bar = Progress(budgets, enabled=bool(req.progress)) if own_bar else req.progress
+    before = dict(bar.done)
+    try:
+        live = [s for s in states if s is not None and s.n_requested > 0]
+        if live:
+            model = resolve_model(req.model, dev) if req.network else None
+            _sample_all(live, model=model, preset=preset, seed=int(seed), batch_size=req.batch_size, device=dev,
+                        workers=req.workers, progress=bar, stats=stats)
+        out = _finish(states, bar, req, stats=stats, errors=errors)
+        bar.settle(budgets, before)  # work these molecules did not need (failed inputs, dropped conformers)
+        return out
+    finally:
+        if own_bar:
+            bar.close()
+
+
+def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, seed: int, batch_size: int,
+                device: torch.device, workers: int, progress: Progress, stats: GenerationStats) -> None:
+    """Initial guess, sampling and check/repair of every requested slot of every molecule, in rounds until
+    every slot is accepted or out of retries (fills ``state.pos``).
+
+    ``model=None``: the network is off; the ETKDG initial guesses are taken as they are.
+    """
+    bar = progress
+    if model is None:
+        dtype, sigmas = torch.float64, None
+    else:
+        dtype = next(model.parameters()).dtype
+        sigmas = noise_levels(preset, model)
+    fallback = preset.noise_fallback()
+    fb_sigmas = noise_levels(fallback, model) if fallback else None
+    pending = [(k, j) for k, st in enumerate(states) for j in range(st.n_requested)]
+    round_ = 0
+    packer = BatchPacker(batch_size, by_size=device.type == "cuda")
+    while pending:
+        pending = [(k, j) for k, j in pending if not states[k].too_large]
+        inits: dict[int, dict[int, np.ndarray]] = {}
+        from_noise: list[tuple[int, int]] = []
+        if preset.init == "etkdg":
+            with bar.phase("embedding"):
+                pending, from_noise = embed_round(states, pending, inits, seed=seed, round_=round_,
+                                                  workers=workers, fallback=fallback, stats=stats,
+                                                  progress=bar if round_ == 0 else None)
+        retry: list[tuple[int, int]] = []
+        groups = ((pending, preset, sigmas), (from_noise, fallback, fb_sigmas))
+        with bar.phase("sampling"):
+            for todo, p_, sig_ in groups:
+                queue, costs = packer.order(todo, [sample_cost(states[k].graph.num_nodes) for k, _ in todo])
+                while queue:
+                    n = packer.take(costs)
+                    chunk = queue[:n]
+                    try:
+                        res, batch = sample_chunk(chunk, states, inits, model=model, preset=p_, sigmas=sig_,
+                                                  seed=seed, device=device, dtype=dtype)
+                    except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
+                        if not is_out_of_memory(exc):
+                            raise
+                        if device.type == "cuda":
+                            torch.cuda.empty_cache()
+                        if n > 1:  # retry with smaller batches
+                            packer.shrink(sum(costs[:n]))
+                            continue
+                        big = chunk[0][0]  # one conformer alone does not fit: skip the molecule
+                        states[big].too_large = device.type
+                        keep = [i for i, (k, _) in enumerate(queue) if k != big]
+                        bar.advance(len(queue) - len(keep))
+                        queue, costs = [queue[i] for i in keep], [costs[i] for i in keep]
+                        continue
+                    # calls made (fewer than planned if every graph blew up)
+                    stats.network_evals += res.num_evals * len(chunk)
+                    again = accept_chunk(chunk, states, res, batch, stats)
+                    queue, costs = queue[n:], costs[n:]
+                    retry += again
+                    bar.advance(len(chunk) - len(again))
+            pending = []
+            retry = [(k, j) for k, j in retry if not states[k].too_large]
+            for k, j in retry:
+                st = states[k]
+                if st.attempts[j] > preset.max_retries:
+                    if j in st.fallback:  # right stereo, sane bonds, but outside PoseBusters' bounds
+                        st.pos[j] = st.fallback.pop(j)
+                    else:
+                        stats.dropped += 1
+                    bar.advance(1)
+                else:
+                    pending.append((k, j))
+        round_ += 1
+
+
+def _finish(states: list[MoleculeState | None], bar: Progress, req: GenerationRequest, *, stats: GenerationStats,
+            errors: list | None) -> list:
+    """Mols from the sampled states: selection (noise starts), relaxation, bounds marks, failures."""
+    out: list[Chem.Mol | None] = []
+    for i, st in enumerate(states):
+        if st is None:
+            out.append(None)
+            stats.failed_molecules += 1
+            continue
+        mol = Chem.Mol(st.mol)
+        for k, slot in enumerate(sorted(st.pos)):
+            conf = Chem.Conformer(mol.GetNumAtoms())
+            conf.SetPositions(np.asarray(st.pos[slot], dtype=np.float64))
+            conf.SetId(k)
+            mol.AddConformer(conf, assignId=False)
+        if mol.GetNumConformers() > st.n_keep:  # candidates sampled from noise were not preselected
+            with bar.phase("sampling"):
+                confs = list(mol.GetConformers())
+                chosen = most_diverse(st.mol, [c.GetPositions() for c in confs], st.n_keep)
+                mol = with_conformers(mol, [confs[c] for c in chosen])
+        with bar.phase("relaxing"):
+            if req.relax == "mmff" and mol.GetNumConformers():
+                mol = relax_mmff(mol, st, req.workers, stats, req.sources[i], bar)
+        if mol.GetNumConformers():
+            pos = np.stack([c.GetPositions() for c in mol.GetConformers()])  # [K, N, 3]
+            ok = within_bounds(st.bounds, pos) if st.bounds is not None else np.ones(len(pos), bool)
+            for conf, flag in zip(mol.GetConformers(), ok):
+                conf.SetIntProp(PROP_WITHIN_BOUNDS, int(flag))
+            stats.outside_bounds += int((~ok).sum())
+        failure = None
+        if st.too_large:
+            failure = (f"too large for the {st.too_large} memory ({mol.GetNumAtoms()} atoms: one conformer alone "
+                       "does not fit); skipped")
+        elif mol.GetNumConformers() == 0 and st.n_keep > 0:
+            failure = f"no conformer passed the checks after {req.preset.max_retries} retries"
+        if failure is not None:
+            exc = InputError(failure, source=req.sources[i], smiles=Chem.MolToSmiles(Chem.RemoveHs(st.mol)))
+            if errors is None:
+                raise exc
+            errors.append(exc)
+            out.append(None)
+            stats.failed_molecules += 1
+            continue
+        if mol.GetNumConformers() < st.n_keep:
+            stats.warnings.append(f"{req.sources[i]}: {mol.GetNumConformers()} of {st.n_keep} conformers written "
+                                  "(the others failed the checks after every retry)")
+        stats.written += mol.GetNumConformers()
+        out.append(mol)
+    return out
+
+
+def generate(smiles_or_mol, num_confs: int, model=None, seed: int | None = None, preset=None, *,
+             errors: list | None = None, stats: GenerationStats | None = None, **settings) -> Chem.Mol:
+    """Generate conformers for one molecule.
+
+    Args:
+        smiles_or_mol: SMILES string or RDKit Mol (hydrogens are added if missing).
+        num_confs: number of conformers.
+        model: a score model, checkpoint path, or ``None`` for the shipped default.
+        seed: random seed (same seed and device give the same coordinates).
+        preset: sampler preset name or :class:`confgen.config.SamplerPreset`.
+        errors, stats: as :func:`generate_conformers`.
+        **settings: further fields of :class:`GenerationRequest` (``batch_size``, ``device``, ``relax``,
+            ``progress`` (default off), ...).
+
+    Returns:
+        RDKit Mol with explicit hydrogens and up to ``num_confs`` conformers with the input's stereo.
+
+    Raises:
+        ConfgenError: invalid SMILES, unsupported molecule, or no conformer could be generated.
+    """
+    if isinstance(smiles_or_mol, str):
+        mol = mol_from_smiles(smiles_or_mol, source="input")
+    elif isinstance(smiles_or_mol, Chem.Mol):
+        mol = smiles_or_mol
+    else:
+        raise ConfgenError(f"generate() takes a SMILES string or an RDKit Mol, not {type(smiles_or_mol).__name__}")
+    settings.setdefault("progress", False)
+    request = GenerationRequest([mol], [num_confs], model=model, preset=preset, seed=seed, **settings)
+    (out,) = generate_conformers(request, errors=errors, stats=stats)
+    return out
