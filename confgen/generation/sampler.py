@@ -26,7 +26,7 @@ from confgen.sampling import NoiseSource, SampleResult, sample
 
 def noise_levels(preset: SamplerPreset, model: ScoreModelInterface | None = None) -> torch.Tensor:
     """Noise levels of a preset: ``num_levels`` levels from ``sigma_max`` to ``sigma_min``, geometric or (``rho``
-    set) EDM's; a null end comes from the model's training schedule (its float32 levels).
+    set) EDM's; a null end comes from the model's training schedule.
 
     Returns:
         [num_levels] float64 tensor, descending (a single level is ``sigma_min``).
@@ -38,13 +38,11 @@ def noise_levels(preset: SamplerPreset, model: ScoreModelInterface | None = None
     if hi is None or lo is None:
         if model is None:
             raise ConfgenError("the sampler preset takes sigma_max/sigma_min from the model, but none was given")
-        trained = model.schedule.sigmas(torch.float32)
-        hi = float(trained.max()) if hi is None else hi
-        lo = float(trained.min()) if lo is None else lo
+        hi = model.schedule.sigma_max if hi is None else hi
+        lo = model.schedule.sigma_min if lo is None else lo
     if lo > hi:
         raise ConfgenError(f"sampler sigma_min {lo} is larger than sigma_max {hi}")
-    n = preset.num_levels
-    return NoiseSchedule(sigma_max=hi if n > 1 else lo, sigma_min=lo, num_levels=n, rho=preset.rho).sigmas()
+    return NoiseSchedule(sigma_max=hi, sigma_min=lo, num_levels=preset.num_levels, rho=preset.rho).sigmas()
 
 
 def sample_chunk(chunk: list[tuple[int, int]], states: list[MoleculeState], inits: dict, *,
