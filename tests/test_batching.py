@@ -79,7 +79,8 @@ def test_out_of_memory_shrinks_batches_and_skips_a_molecule_too_large_for_any(sh
     limited = MemoryLimited(model, limit=sample_cost(max(sizes)) - 1)
     too_big = [i for i, n in enumerate(sizes) if n == max(sizes)]
     errors = []
-    out = generate_conformers(GenerationRequest(mols, 2, model=limited, sources=[r.source for r in records], **kw), errors=errors)
+    out = generate_conformers(GenerationRequest(mols, 2, model=limited, sources=[r.source for r in records],
+                                                **kw), errors=errors)
     assert [i for i, m in enumerate(out) if m is None] == too_big and len(errors) == len(too_big)
     for i, exc in zip(too_big, errors):
         assert str(exc).startswith(records[i].source) and "too large for the cpu memory" in str(exc)

@@ -103,7 +103,8 @@ def test_benchmark_end_to_end_two_geom_molecules(shared_data, tmp_path, capsys):
 
 def test_qm9_dft_recovery(shared_data, tmp_path):
     csv_path = shared_data / "qm9" / "geom_qm9_test_matched_qm9_dft_geometry.csv"
-    res = run_benchmark(csv_path, BenchmarkOptions(methods=["etkdg"], max_molecules=4, num_confs=6, max_posebusters=0, progress=False), log=lambda msg: None)
+    res = run_benchmark(csv_path, BenchmarkOptions(methods=["etkdg"], max_molecules=4, num_confs=6, max_posebusters=0,
+                                                   progress=False), log=lambda msg: None)
     assert res["mode"] == "qm9_dft" and res["deltas"] == [0.5]
     m = res["methods"]["etkdg"]
     per = m["evaluation"]["per_molecule"]
@@ -129,7 +130,8 @@ def test_benchmark_confgen_method_with_a_trained_checkpoint(shared_data, tmp_pat
     from sample_models import TINY_PRESET, tiny_checkpoint
 
     refs = _one_molecule_sdf(shared_data, tmp_path)
-    res = run_benchmark(refs, BenchmarkOptions(methods=["confgen"], model=tiny_checkpoint(), preset=TINY_PRESET, max_posebusters=2, progress=False), log=lambda msg: None)
+    res = run_benchmark(refs, BenchmarkOptions(methods=["confgen"], model=tiny_checkpoint(), preset=TINY_PRESET,
+                                               max_posebusters=2, progress=False), log=lambda msg: None)
     m = res["methods"]["confgen"]
     assert m["status"] == "ok", m["error"]
     assert m["n_generated"] == 6 and m["stereo"]["errors"] == 0
@@ -140,7 +142,9 @@ def test_benchmark_compares_presets_side_by_side(shared_data, tmp_path):
     from sample_models import TINY_PRESET, tiny_checkpoint
 
     refs = _one_molecule_sdf(shared_data, tmp_path)
-    res = run_benchmark(refs, BenchmarkOptions(methods=["confgen", "confgen@fast", "confgen@fast"], model=tiny_checkpoint(), preset=TINY_PRESET, max_posebusters=0, progress=False), log=lambda msg: None)
+    res = run_benchmark(refs, BenchmarkOptions(methods=["confgen", "confgen@fast", "confgen@fast"],
+                                               model=tiny_checkpoint(), preset=TINY_PRESET, max_posebusters=0,
+                                               progress=False), log=lambda msg: None)
     assert list(res["methods"]) == ["confgen", "confgen@fast"]
     tiny, fast = res["methods"]["confgen"], res["methods"]["confgen@fast"]
     assert tiny["status"] == fast["status"] == "ok", (tiny["error"], fast["error"])
@@ -152,7 +156,8 @@ def test_benchmark_compares_presets_side_by_side(shared_data, tmp_path):
 
 def test_benchmark_confgen_missing_model_fails_clearly(shared_data, tmp_path):
     refs = _one_molecule_sdf(shared_data, tmp_path)
-    res = run_benchmark(refs, BenchmarkOptions(methods=["confgen", "etkdg"], model=str(tmp_path / "missing.pt"), max_posebusters=0, progress=False), log=lambda msg: None)
+    res = run_benchmark(refs, BenchmarkOptions(methods=["confgen", "etkdg"], model=str(tmp_path / "missing.pt"),
+                                               max_posebusters=0, progress=False), log=lambda msg: None)
     assert res["methods"]["confgen"]["status"] == "failed"
     assert "missing.pt" in res["methods"]["confgen"]["error"]
     assert res["methods"]["etkdg"]["status"] == "ok"  # the other methods still run
@@ -161,7 +166,9 @@ def test_benchmark_confgen_missing_model_fails_clearly(shared_data, tmp_path):
 def test_benchmark_network_off_ablation(shared_data, tmp_path):
     """etkdg-select(-mmff): the confgen pipeline without the network (no model needed), with and without MMFF."""
     refs = _one_molecule_sdf(shared_data, tmp_path)
-    res = run_benchmark(refs, BenchmarkOptions(methods=["etkdg-select", "etkdg-select-mmff", "etkdg-select@confgf"], model=str(tmp_path / "missing.pt"), max_posebusters=0, progress=False), log=lambda msg: None)
+    res = run_benchmark(refs, BenchmarkOptions(methods=["etkdg-select", "etkdg-select-mmff", "etkdg-select@confgf"],
+                                               model=str(tmp_path / "missing.pt"), max_posebusters=0,
+                                               progress=False), log=lambda msg: None)
     plain, mmff = res["methods"]["etkdg-select"], res["methods"]["etkdg-select-mmff"]
     assert plain["status"] == mmff["status"] == "ok", (plain["error"], mmff["error"])
     assert plain["n_generated"] == mmff["n_generated"] == 6
@@ -189,7 +196,8 @@ def test_a_dying_worker_fails_its_method_with_the_reason(shared_data, tmp_path, 
     monkeypatch.setattr(benchmark, "_run_method",
                         lambda job, worker=None: real(job, worker=_die if job["method"] == "etkdg-mmff" else worker))
     refs = _one_molecule_sdf(shared_data, tmp_path)
-    res = run_benchmark(refs, BenchmarkOptions(methods=["etkdg-mmff", "etkdg"], max_posebusters=0, progress=False), log=lambda msg: None)
+    res = run_benchmark(refs, BenchmarkOptions(methods=["etkdg-mmff", "etkdg"], max_posebusters=0,
+                                               progress=False), log=lambda msg: None)
     dead = res["methods"]["etkdg-mmff"]
     assert dead["status"] == "failed" and "died" in dead["error"] and "SIGKILL" in dead["error"]
     assert res["methods"]["etkdg"]["status"] == "ok" and res["methods"]["etkdg"]["n_generated"] == 6

@@ -68,7 +68,9 @@ def test_molecule_that_etkdg_cannot_embed_is_sampled_from_noise():
         assert ((d > 0.9) & (d < 1.75)).all(), (b.GetIdx(), d)
     # without the fallback those conformers are dropped and the molecule fails, clearly
     stats, errors = GenerationStats(), []
-    out = generate_conformers(GenerationRequest([mol], [2], seed=3, progress=False, preset=resolve_preset("fast", {"noise_fallback_levels": 0, "oversample": 1.0})), stats=stats, errors=errors)
+    preset = resolve_preset("fast", {"noise_fallback_levels": 0, "oversample": 1.0})
+    out = generate_conformers(GenerationRequest([mol], [2], seed=3, progress=False, preset=preset), stats=stats,
+                              errors=errors)
     assert (out[0] is None or out[0].GetNumConformers() == 0) and stats.dropped == 2 and stats.from_noise == 0
     assert len(errors) == 1
 

@@ -10,6 +10,7 @@ import torch
 
 from confgen.config import SamplerPreset, resolve_preset
 from confgen.errors import ConfgenError
+from confgen.models.interface import ScoreModelInterface
 from confgen.options import DEFAULT_BATCH_SIZE, DEFAULT_STEREO, RELAX_CHOICES
 from confgen.progress import Progress
 
@@ -108,12 +109,19 @@ def progress_budgets(num_confs: list[int], preset: SamplerPreset, relax: str = "
             "relaxing": keep if relax == "mmff" else 0, "writing": keep if write else 0}
 
 
-def resolve_model(model, device: torch.device):
+def resolve_model(model, device: torch.device) -> ScoreModelInterface:
     """The score model of a request on ``device``, in eval mode: ``None`` = the shipped default, a path = that
-    checkpoint, else the model itself."""
+    checkpoint, else the model itself.
+
+    Raises:
+        ConfgenError: a missing checkpoint, or a model without what :class:`ScoreModelInterface` asks for.
+    """
     if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         from confgen.checkpoint import load_model
 
         return load_model(model, device=device)
+    if not isinstance(model, ScoreModelInterface):
+        raise ConfgenError(f"{type(model).__name__} is not a score model: confgen needs the attributes cutoff and "
+                           "schedule and forward(data, pos, sigma, pairs=None) (confgen.models.interface)")
     return model.to(device).eval()
 

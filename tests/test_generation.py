@@ -1,4 +1,5 @@
-"""Generation pipeline: stereo repair and resampling, blow-up retries, seeds, MMFF relax, the Python API."""
+"""confgen.generation: a GenerationRequest through its stages -- stereo repair and resampling, blow-up retries,
+seeds, MMFF relax, the Python API."""
 
 import numpy as np
 import pytest
@@ -57,7 +58,8 @@ def test_enantiomeric_samples_are_mirrored_back():
     mol, ref = _reference(CHIRAL)
     model = TargetScore([torch.from_numpy(mirror(ref.numpy())).float()])
     stats = GenerationStats()
-    (out,) = generate_conformers(GenerationRequest([mol], [6], model=model, preset=STUB_PRESET, relax="none", seed=3, progress=False), stats=stats)
+    (out,) = generate_conformers(GenerationRequest([mol], [6], model=model, preset=STUB_PRESET, relax="none", seed=3,
+                                                   progress=False), stats=stats)
     assert out.GetNumConformers() == 6 and stats.stereo_mirrored == 6 and stats.stereo_resampled == 0
     assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
     assert all(_rdkit_stereo_matches(out, c.GetId()) for c in out.GetConformers())
@@ -71,7 +73,9 @@ def test_wrong_diastereomer_is_never_written():
     mol, _ = _reference(CHIRAL)
     _, wrong = _reference("CC/C=C\\C[C@H](O)/C=C/[C@H](C)Cl")  # same atom order, one centre inverted
     stats, errors = GenerationStats(), []
-    out = generate_conformers(GenerationRequest([mol], [3], model=TargetScore([wrong]), preset=STUB_PRESET, relax="none", seed=1, progress=False, sources=["in.smi:1"]), stats=stats, errors=errors)
+    out = generate_conformers(GenerationRequest([mol], [3], model=TargetScore([wrong]), preset=STUB_PRESET,
+                                                relax="none", seed=1, progress=False,
+                                                sources=["in.smi:1"]), stats=stats, errors=errors)
     assert out == [None] and len(errors) == 1
     assert errors[0].source == "in.smi:1" and "no conformer passed" in str(errors[0])
     assert stats.stereo_resampled == 3 * (STUB_PRESET.max_retries + 1) and stats.dropped == 3
@@ -82,7 +86,8 @@ def test_blowups_are_retried_with_smaller_steps():
     mol, ref = _reference("C[C@H](N)O")
     model = TargetScore([ref], explode_calls=3)
     stats = GenerationStats()
-    (out,) = generate_conformers(GenerationRequest([mol], [4], model=model, preset=STUB_PRESET, relax="none", seed=2, progress=False), stats=stats)
+    (out,) = generate_conformers(GenerationRequest([mol], [4], model=model, preset=STUB_PRESET, relax="none", seed=2,
+                                                   progress=False), stats=stats)
     assert stats.blowups == 4 and stats.samples == 8 and stats.dropped == 0
     assert out.GetNumConformers() == 4
     assert np.isfinite(_positions(out)).all()
@@ -93,14 +98,16 @@ def test_samples_outside_posebusters_bounds_are_resampled_then_kept_as_last_reso
     mol, ref = _reference("CC(C)Cc1ccc([C@H](C)C(=O)O)cc1")
     good = TargetScore([ref])
     stats = GenerationStats()
-    (out,) = generate_conformers(GenerationRequest([mol], [3], model=good, preset=STUB_PRESET, relax="none", seed=4, progress=False), stats=stats)
+    (out,) = generate_conformers(GenerationRequest([mol], [3], model=good, preset=STUB_PRESET, relax="none", seed=4,
+                                                   progress=False), stats=stats)
     assert out.GetNumConformers() == 3 and stats.bad_geometry == 0 and stats.outside_bounds == 0
     stretched = ref.clone()
     # move the terminal methyl (atom 0 and its hydrogens) out along its C-C bond: 40 % longer, no bond broken
     methyl = [0] + [n.GetIdx() for n in mol.GetAtomWithIdx(0).GetNeighbors() if n.GetAtomicNum() == 1]
     stretched[methyl] += 0.4 * (stretched[0] - stretched[1])
     stats = GenerationStats()
-    (out,) = generate_conformers(GenerationRequest([mol], [3], model=TargetScore([stretched]), preset=STUB_PRESET, relax="none", seed=4, progress=False), stats=stats)
+    (out,) = generate_conformers(GenerationRequest([mol], [3], model=TargetScore([stretched]), preset=STUB_PRESET,
+                                                   relax="none", seed=4, progress=False), stats=stats)
     assert out.GetNumConformers() == 3 and stats.dropped == 0
     assert stats.outside_bounds == 3 and stats.bad_geometry == 3 * (STUB_PRESET.max_retries + 1)
     assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
@@ -145,7 +152,9 @@ def test_python_api_relax_and_bad_input(tiny_model):
     with pytest.raises(ConfgenError, match="unknown sampler preset"):
         generate("CCO", 2, model=tiny_model, preset="nope")
     errors = []
-    out = generate_conformers(GenerationRequest([mol_from_smiles("CCO", source="x"), Chem.AddHs(Chem.MolFromSmiles("[Na+].[Cl-]"))], [2, 2], model=tiny_model, preset=TINY_PRESET, seed=0, progress=False), errors=errors)
+    mols = [mol_from_smiles("CCO", source="x"), Chem.AddHs(Chem.MolFromSmiles("[Na+].[Cl-]"))]
+    out = generate_conformers(GenerationRequest(mols, [2, 2], model=tiny_model, preset=TINY_PRESET, seed=0,
+                                                progress=False), errors=errors)
     assert out[0].GetNumConformers() == 2 and out[1] is None
     assert len(errors) == 1 and "unsupported element Na" in str(errors[0])
 
@@ -167,7 +176,8 @@ def test_oversampling_keeps_the_most_diverse_conformers(tiny_model):
     first = generate_conformers(GenerationRequest([mol], [4], preset=TINY_PRESET.replace(oversample=1.0), **kw))[0]
     pool = generate_conformers(GenerationRequest([mol], [12], preset=TINY_PRESET.replace(oversample=1.0), **kw))[0]
     stats = GenerationStats()
-    kept = generate_conformers(GenerationRequest([mol], [4], preset=TINY_PRESET.replace(oversample=3.0), **kw), stats=stats)[0]
+    kept = generate_conformers(GenerationRequest([mol], [4], preset=TINY_PRESET.replace(oversample=3.0),
+                                                 **kw), stats=stats)[0]
     # 12 ETKDG guesses, only the 4 most diverse sampled: the network runs for the conformers returned only
     assert kept.GetNumConformers() == 4 and stats.requested == 4 and stats.written == 4 and stats.samples == 4
     # the candidates are the 12 a plain run samples (per-slot seeds), the first 4 of them the plain 4-run
@@ -194,20 +204,24 @@ def test_network_off_selects_and_returns_the_etkdg_guesses_unchanged(tiny_model,
     preset = TINY_PRESET.replace(oversample=3.0)
     stats = GenerationStats()
     # the model is not loaded at all: a missing checkpoint path is no error
-    off = generate_conformers(GenerationRequest([mol], [4], model=str(tmp_path / "missing.pt"), preset=preset, seed=11, relax="none", progress=False, network=False), stats=stats)[0]
+    off = generate_conformers(GenerationRequest([mol], [4], model=str(tmp_path / "missing.pt"), preset=preset, seed=11,
+                                                relax="none", progress=False, network=False), stats=stats)[0]
     assert off.GetNumConformers() == 4 and stats.network_evals == 0 and stats.samples == 4
     # the 12 ETKDG guesses of round 0 (the same per-molecule seed), returned as they are without selection
-    pool = generate_conformers(GenerationRequest([mol], [12], preset=preset.replace(oversample=1.0), seed=11, relax="none", progress=False, network=False))[0]
+    pool = generate_conformers(GenerationRequest([mol], [12], preset=preset.replace(oversample=1.0), seed=11,
+                                                 relax="none", progress=False, network=False))[0]
     assert pool.GetNumConformers() == 12
     cross = rmsd_matrix(off, pool)
     assert (cross.min(axis=1) < 1e-6).all()  # every returned conformer is one of the guesses, unchanged
     picked = cross.argmin(axis=1)
     assert picked[0] == 0 and len(set(picked.tolist())) == 4
     # with the network on, the same four guesses are selected and then moved by the network
-    on = generate_conformers(GenerationRequest([mol], [4], model=tiny_model, preset=preset, seed=11, relax="none", progress=False))[0]
+    on = generate_conformers(GenerationRequest([mol], [4], model=tiny_model, preset=preset, seed=11, relax="none",
+                                               progress=False))[0]
     moved = np.diag(rmsd_matrix(on, off))
     assert (moved > 1e-4).all() and (moved < 0.5).all()
-    relaxed = generate_conformers(GenerationRequest([mol], [4], preset=preset, seed=11, relax="mmff", progress=False, network=False))[0]
+    relaxed = generate_conformers(GenerationRequest([mol], [4], preset=preset, seed=11, relax="mmff", progress=False,
+                                                    network=False))[0]
     assert relaxed.GetNumConformers() == 4
     assert all(c.HasProp(PROP_MMFF_ENERGY) for c in relaxed.GetConformers())
     assert (np.diag(rmsd_matrix(relaxed, off)) > 1e-3).all()
@@ -221,7 +235,8 @@ def test_edm_preset_from_pure_noise_counts_calls_and_keeps_stereo():
     mol, ref = _reference(CHIRAL)
     model = TargetScore([torch.from_numpy(mirror(ref.numpy())).float()], s0=0.05)
     stats = GenerationStats()
-    (out,) = generate_conformers(GenerationRequest([mol], [5], model=model, preset="edm", relax="none", seed=4, progress=False), stats=stats)
+    (out,) = generate_conformers(GenerationRequest([mol], [5], model=model, preset="edm", relax="none", seed=4,
+                                                   progress=False), stats=stats)
     assert resolve_preset("edm").evals_per_sample == 49 <= 50
     assert out.GetNumConformers() == 5 and stats.samples == 5 and stats.network_evals == 5 * 49
     assert stats.stereo_mirrored == 5 and stats.stereo_resampled == 0
@@ -244,7 +259,8 @@ def test_sampled_phosphorus_centre_rdkit_calls_non_tetrahedral_is_never_written(
     bad[o] = bad[p] + np.linalg.norm(bad[o] - bad[p]) * d / np.linalg.norm(d)
     model = TargetScore([torch.from_numpy(bad).float()])
     stats, errors = GenerationStats(), []
-    (out,) = generate_conformers(GenerationRequest([mol], [4], model=model, preset=STUB_PRESET, relax="none", seed=3, progress=False), stats=stats, errors=errors)
+    (out,) = generate_conformers(GenerationRequest([mol], [4], model=model, preset=STUB_PRESET, relax="none", seed=3,
+                                                   progress=False), stats=stats, errors=errors)
     assert out is None or stereo_errors(mol, out)[0] == 0
     assert stats.stereo_resampled >= 4 and stats.stereo_mirrored == 0
     assert out is None and "no conformer passed the checks" in str(errors[0])
@@ -272,3 +288,27 @@ def test_api_unspecified_stereo_gives_one_isomer_and_marks_bounds():
     with pytest.raises(InputError, match="unspecified stereo"):
         confgen.generate("CC(C)Cc1ccc(cc1)C(C)C(=O)O", 2, model=tiny_checkpoint(), preset=TINY_PRESET, seed=3,
                          stereo="refuse")
+
+
+def test_request_checks_its_settings_and_budgets_the_progress_bar():
+    from confgen.generation import progress_budgets, resolve_model
+
+    mol = mol_from_smiles("CCO", source="t")
+    req = GenerationRequest([mol, mol], 3, preset="fast", relax="none")
+    assert req.num_confs == [3, 3] and req.ids == [0, 1] and req.sources == ["molecule 0", "molecule 1"]
+    assert req.preset is resolve_preset("fast")
+    # fast: 2 x oversampled ETKDG guesses, the kept half sampled; nothing relaxed or written
+    assert req.progress_budgets() == {"embedding": 12, "sampling": 6, "relaxing": 0, "writing": 0}
+    assert progress_budgets([3], resolve_preset("edm"), "mmff", write=True) == {
+        "embedding": 0, "sampling": 3, "relaxing": 3, "writing": 3}
+    assert GenerationRequest([mol], 2, network=False).preset.noise_fallback_levels == 0
+    with pytest.raises(ConfgenError, match="relax"):
+        GenerationRequest([mol], 2, relax="uff")
+    with pytest.raises(ConfgenError, match="batch_size"):
+        GenerationRequest([mol], 2, batch_size=0)
+    with pytest.raises(ConfgenError, match="conformer counts"):
+        GenerationRequest([mol, mol], [2])
+    with pytest.raises(ConfgenError, match="unknown sampler preset"):
+        GenerationRequest([mol], 2, preset="nope")
+    with pytest.raises(ConfgenError, match="not a score model"):
+        resolve_model(torch.nn.Linear(3, 3), torch.device("cpu"))
