@@ -357,7 +357,7 @@ class _LocalPool:
 
     def __init__(self, workers: int, threads: int):
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["confgen.generation"])
+        ctx.set_forkserver_preload(["confgen.generation.pipeline"])
         self._before = set(multiprocessing.active_children())
         self.size = workers
         self.threads = threads

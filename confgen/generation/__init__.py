@@ -5,16 +5,36 @@ device, ...) through visible stages (:mod:`confgen.generation.pipeline`): initia
 (:mod:`~confgen.generation.initial_guess`), sampling (:mod:`~confgen.generation.sampler`), check/repair
 (:mod:`~confgen.generation.checks`), selection (:func:`confgen.chem.selection.most_diverse`) and relaxation
 (:mod:`~confgen.generation.relaxation`), counted in :class:`GenerationStats`.
+
+The names below are imported on first use, each from its module: ``from confgen.generation import
+GenerationStats`` (what the library driver needs) does not import torch, RDKit or the model code.
 """
 
-from confgen.generation.pipeline import generate, generate_conformers
-from confgen.generation.request import (
-    GenerationRequest,
-    progress_budgets,
-    resolve_model,
-)
-from confgen.generation.seeds import seed_for
-from confgen.generation.stats import GenerationStats
+from __future__ import annotations
 
-__all__ = ["GenerationRequest", "GenerationStats", "generate", "generate_conformers", "progress_budgets",
-           "resolve_model", "seed_for"]
+import importlib
+
+#: public name -> the module that defines it
+_PUBLIC = {
+    "GenerationRequest": "confgen.generation.request",
+    "progress_budgets": "confgen.generation.request",
+    "resolve_model": "confgen.generation.request",
+    "generate": "confgen.generation.pipeline",
+    "generate_conformers": "confgen.generation.pipeline",
+    "seed_for": "confgen.generation.seeds",
+    "GenerationStats": "confgen.generation.stats",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'confgen.generation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))
