@@ -134,9 +134,9 @@ def test_resume_checks_the_run_and_cuts_a_half_written_chunk(library, reference,
     keep = sum(len(r) + 5 for r in records[:14])  # inputs 0-7: 7 molecules (input 3 is bad), 2 conformers each
     state = {"format": 1, "next_index": 8, "bytes": keep,
              "totals": {"conformers": 14, "molecules": 7, "failed": 1, "counters": {}}}
-    from confgen.library import _fingerprint
+    from confgen.library.state import fingerprint
 
-    state["run"] = _fingerprint(library, _options(), (1, 1), 16)
+    state["run"] = fingerprint(library, _options(), (1, 1), 16)
     out.write_bytes(reference[:keep] + reference[keep:keep + 700])  # a torn record
     progress_path(out).write_text(json.dumps(state))
     with pytest.raises(ConfgenError, match="pass --resume"):
