@@ -34,7 +34,7 @@ from confgen import __version__
 from confgen.chem.files import install_directory, write_json
 from confgen.chem.smiles import canonical_smiles, try_canonical_smiles
 from confgen.data.dataset import save_shard
-from confgen.data.ensembles import EnsembleOptions, build_ensemble, mp_context
+from confgen.data.ensembles import EnsembleOptions, build_ensemble
 from confgen.data.features import MAX_HEAVY_ATOMS, featurize_mol
 from confgen.data.readers import (
     QM9PACK,
@@ -43,6 +43,7 @@ from confgen.data.readers import (
     load_exclusion_set,
 )
 from confgen.errors import ConfgenError, InputError
+from confgen.workers import init_worker, mp_context
 
 DATASET_FORMAT = "confgen-dataset-v1"
 _GRAPH_FIELDS = ("x", "edge_index", "edge_attr", "z")
@@ -111,12 +112,6 @@ def _process(task: tuple) -> tuple:
         return index, None, exc.message
     except Exception as exc:  # noqa: BLE001 - one bad molecule must not stop the dataset
         return index, None, f"{exc.__class__.__name__}: {str(exc).strip()[:200]}"
-
-
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    torch.set_num_threads(1)
 
 
 def _graph(payload: dict) -> Data:
@@ -242,7 +237,7 @@ def prepare_dataset(sources: list[str], out_dir: str | os.PathLike, options: Pre
     pool = None
     try:
         with _SigtermAsInterrupt():
-            pool = mp_context().Pool(opt.workers, initializer=_init_worker) if opt.workers > 1 else None
+            pool = mp_context().Pool(opt.workers, initializer=init_worker) if opt.workers > 1 else None
             summary = _run(all_sources, tmp, opt, exclusion, exclusion_info, pool, max_reported)
             if pool is not None:
                 pool.close()

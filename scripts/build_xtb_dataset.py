@@ -99,11 +99,6 @@ def _work(task):
             time.process_time() - t0, ens.info.get("xtb_failed", []))
 
 
-def _init_worker():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def status(out: Path) -> int:
     from confgen.data.shards import failures, iter_shards, shard_meta, shard_paths
 
@@ -221,7 +216,9 @@ def main(argv=None) -> int:
         if args.workers > 1:
             import multiprocessing as mp
 
-            pool = mp.get_context("fork").Pool(args.workers, initializer=_init_worker)
+            from confgen.workers import init_worker
+
+            pool = mp.get_context("fork").Pool(args.workers, initializer=init_worker, initargs=(None,))
             results = pool.imap(_work, tasks, chunksize=1)
         else:
             results = map(_work, tasks)

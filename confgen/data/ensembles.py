@@ -22,8 +22,7 @@ energy collapses coverage of GEOM's ensembles, so the default keeps a diverse su
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -38,6 +37,7 @@ from confgen.chem.selection import SELECTIONS, boltzmann_weights, prune, select
 from confgen.chem.smiles import safe_smiles
 from confgen.chem.xtb import xtb_minimise
 from confgen.errors import ConfgenError, InputError
+from confgen.workers import init_worker, mp_context
 
 METHODS = ("etkdg", "etkdg-mmff", "xtb")
 
@@ -221,24 +221,6 @@ def _build_task(args: tuple) -> tuple[int, Ensemble | None, str | None]:
         return index, None, f"ensemble building failed ({exc.__class__.__name__}: {str(exc)[:120]})"
 
 
-def _init_worker() -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def mp_context():
-    """Fork where it is safe (Linux), spawn elsewhere."""
-    return mp.get_context("fork" if os.name == "posix" and os.uname().sysname == "Linux" else "spawn")
-
-
 def build_ensembles(mols: Sequence[Chem.Mol], options: EnsembleOptions | None = None, *, workers: int = 1,
                     seed: int | None = None, progress: bool = True, errors: list | None = None,
                     names: Sequence[str] | None = None) -> list[Ensemble | None]:
@@ -268,7 +250,8 @@ def build_ensembles(mols: Sequence[Chem.Mol], options: EnsembleOptions | None = 
         if workers <= 1:
             results = map(_build_task, tasks)
         else:
-            pool = mp_context().Pool(workers, initializer=_init_worker)
+            pool = mp_context().Pool(workers, initializer=functools.partial(
+                init_worker, 1, sigterm_default=False, omp_env=True))
             results = pool.imap_unordered(_build_task, tasks)
         for index, ens, err in results:
             bar.update(1)

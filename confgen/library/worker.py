@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import resource
-import signal
 import threading
 import time
 
@@ -13,6 +12,7 @@ from confgen.errors import InputError
 from confgen.io import conformer_records
 from confgen.library.chunks import Chunk, ChunkResult
 from confgen.library.options import RunOptions
+from confgen.workers import init_worker
 
 _MODELS: dict = {}
 _MODEL_LOADS = 0
@@ -32,26 +32,10 @@ def _worker_model(model: str | None, device: str):
 
 
 def init_local_worker(threads: int, driver: int) -> None:
-    """Local pool workers leave Ctrl-C to the driver (which kills them), use one core each, and exit when the
-    driver process ``driver`` is gone (SIGKILLed: nothing else would end them)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    import torch
-
-    torch.set_num_threads(threads)
+    """Local pool workers leave Ctrl-C to the driver (which kills them), use ``threads`` cores each, and exit when
+    the driver process ``driver`` is gone (SIGKILLed: nothing else would end them)."""
+    init_worker(threads, parent=driver)  # torch's threads: the forkserver preloaded it (run_chunk checks them too)
     _thread_lock_for_tqdm()
-    threading.Thread(target=_exit_with, args=(driver,), daemon=True, name="confgen-driver-watch").start()
-
-
-def _exit_with(pid: int) -> None:
-    while True:
-        time.sleep(1.0)
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:  # a process of another user took the id: ours is gone
-            os._exit(1)
 
 
 def _thread_lock_for_tqdm() -> None:
