@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 CHEM = Path(__file__).resolve().parents[1] / "confgen" / "chem"
-FOUNDATION = ("confgen.errors", "confgen.rdlog", "confgen.options", "confgen.progress")
+FOUNDATION = ("confgen.errors", "confgen.rdlog", "confgen.options", "confgen.progress", "confgen.workers")
 
 
 def _confgen_imports(path: Path) -> list[str]:

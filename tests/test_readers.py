@@ -4,6 +4,8 @@ import csv
 import gzip
 import json
 import pickle
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -251,3 +253,17 @@ def test_stereo_keep_and_split_on_geom_ensemble_with_e_and_z(shared_data):
     got = Counter({canonical_smiles(r.mol, stereo=True): r.num_confs for r in split})
     assert got == per_conf
     assert split[1].source.endswith("(stereoisomer 2)")
+
+
+def test_readers_evaluation_and_io_import_no_torch():
+    """confgen.data's names load on first use: reading molecules, evaluating and the SDF/input code need no torch."""
+    code = ("import sys\n"
+            "import confgen.data.readers, confgen.evaluation, confgen.io\n"
+            "loaded = [m for m in ('torch', 'torch_geometric') if m in sys.modules]\n"
+            "assert not loaded, loaded\n"
+            "from rdkit import Chem\n"
+            "from confgen.data import ATOM_FEATURE_DIM, featurize_mol  # loads the featuriser on first use\n"
+            "data = featurize_mol(Chem.AddHs(Chem.MolFromSmiles('CCO')))\n"
+            "assert tuple(data.x.shape) == (9, ATOM_FEATURE_DIM) and 'torch_geometric' in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr

@@ -1,17 +1,32 @@
-"""Molecules as PyTorch Geometric graphs (featuriser, extended/radius edges), datasets and dataset readers."""
+"""Molecules as PyTorch Geometric graphs (featuriser, extended/radius edges), datasets and dataset readers.
 
-from confgen.data.features import (
-    ATOM_FEATURE_DIM,
-    EDGE_FEATURE_DIM,
-    ELEMENTS,
-    featurize_mol,
-)
-from confgen.data.graph import radius_graph
+The names below are imported on first use, each from its module: ``import confgen.data.readers`` (and
+:mod:`confgen.evaluation`, :mod:`confgen.io`) do not import torch or PyTorch Geometric.
+"""
 
-__all__ = [
-    "ATOM_FEATURE_DIM",
-    "EDGE_FEATURE_DIM",
-    "ELEMENTS",
-    "featurize_mol",
-    "radius_graph",
-]
+from __future__ import annotations
+
+import importlib
+
+#: public name -> the module that defines it
+_PUBLIC = {
+    "ATOM_FEATURE_DIM": "confgen.data.features",
+    "EDGE_FEATURE_DIM": "confgen.data.features",
+    "ELEMENTS": "confgen.data.features",
+    "featurize_mol": "confgen.data.features",
+    "radius_graph": "confgen.data.graph",
+}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'confgen.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

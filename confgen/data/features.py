@@ -24,12 +24,15 @@ shortest-path order; radius edges are added at model time from coordinates (see 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from rdkit import Chem
-from torch_geometric.data import Data
 
 from confgen.errors import InputError
+
+if TYPE_CHECKING:
+    from torch_geometric.data import Data
 
 ELEMENTS = ("H", "B", "C", "N", "O", "F", "Si", "P", "S", "Cl", "Br", "I")
 _ELEMENT_INDEX = {e: i for i, e in enumerate(ELEMENTS)}
@@ -264,6 +267,9 @@ def featurize_mol(mol: Chem.Mol, max_order: int = 3, max_heavy_atoms: int = MAX_
         smiles = Chem.MolToSmiles(Chem.RemoveHs(mol))
     except Exception:  # noqa: BLE001 - RemoveHs can fail on odd valences; keep H then
         smiles = Chem.MolToSmiles(mol)
+
+    import torch  # here, not at the top: the constants and check_mol (confgen.io's input checks) need no torch
+    from torch_geometric.data import Data
 
     data = Data(
         x=torch.from_numpy(atom_feat),
