@@ -68,6 +68,7 @@ __all__ = [
     "posebusters_pass",
     "format_benchmark",
     "benchmark_markdown",
+    "run_method",
 ]
 
 
@@ -183,7 +184,7 @@ def _worker_main(worker, job: dict, conn) -> None:
         conn.close()
 
 
-def _run_method(job: dict, worker=None) -> dict:
+def run_method(job: dict, worker=None) -> dict:
     """Run ``worker(job)`` (default :func:`_generate_worker`) in a fresh spawned process and return its result.
 
     A worker that dies (killed, out of memory, a crash in native code) gives ``{"ok": False, "error": reason}``
@@ -443,7 +444,7 @@ def run_benchmark(references, options: BenchmarkOptions | None = None, *,
         base, method_preset = parsed[method]
         job = {"method": base, "mols": inputs, "num_confs": nums, "seed": int(seed), "model": opt.model,
                "preset": method_preset}
-        gen = _run_method(job)
+        gen = run_method(job)
         entry: dict = {"status": "ok" if gen["ok"] else "failed", "error": gen.get("error"),
                        "n_requested": int(sum(nums)),
                        "peak_memory_mb": None if gen.get("peak_rss_mb") is None else round(gen["peak_rss_mb"], 1)}

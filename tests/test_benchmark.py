@@ -191,9 +191,9 @@ def _die(job):
 def test_a_dying_worker_fails_its_method_with_the_reason(shared_data, tmp_path, monkeypatch):
     from confgen import benchmark
 
-    assert "SIGKILL" in benchmark._run_method({}, worker=_die)["error"]
-    real = benchmark._run_method
-    monkeypatch.setattr(benchmark, "_run_method",
+    assert "SIGKILL" in benchmark.run_method({}, worker=_die)["error"]
+    real = benchmark.run_method
+    monkeypatch.setattr(benchmark, "run_method",
                         lambda job, worker=None: real(job, worker=_die if job["method"] == "etkdg-mmff" else worker))
     refs = _one_molecule_sdf(shared_data, tmp_path)
     res = run_benchmark(refs, BenchmarkOptions(methods=["etkdg-mmff", "etkdg"], max_posebusters=0,

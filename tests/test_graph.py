@@ -51,7 +51,7 @@ def test_torch_cluster_path_gives_the_fallback_edges(monkeypatch):
         return cand[:, torch.randperm(cand.shape[1])]
 
     monkeypatch.setattr(graph_mod, "HAS_TORCH_CLUSTER", True)
-    monkeypatch.setattr(graph_mod, "_pyg_radius_graph", fake_pyg)
+    monkeypatch.setattr(graph_mod, "pyg_radius_candidates", fake_pyg)
     got = radius_graph(pos, 2.0, ptr)
     assert torch.equal(got, expected)
     assert [0, 1] not in got.t().tolist()

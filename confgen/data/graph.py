@@ -54,7 +54,7 @@ def all_pairs(ptr: torch.Tensor) -> torch.Tensor:
     return torch.stack([i[keep], j[keep]])
 
 
-def _pyg_radius_graph(pos: torch.Tensor, r: float, ptr: torch.Tensor) -> torch.Tensor:
+def pyg_radius_candidates(pos: torch.Tensor, r: float, ptr: torch.Tensor) -> torch.Tensor:
     """Candidate radius edges from torch_cluster (through PyG), both directions, any order."""
     from torch_geometric.nn import radius_graph as pyg_radius_graph
 
@@ -80,7 +80,7 @@ def radius_graph(pos: torch.Tensor, r: float, ptr: torch.Tensor, pairs: torch.Te
         [2, num_radius_edges] long edge index (both directions).
     """
     if HAS_TORCH_CLUSTER and pos.shape[0]:
-        cand = _pyg_radius_graph(pos, r, ptr)
+        cand = pyg_radius_candidates(pos, r, ptr)
         key = cand[0] * pos.shape[0] + cand[1]
         cand = cand[:, torch.argsort(key)]
     else:
