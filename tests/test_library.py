@@ -214,14 +214,15 @@ def test_interrupted_twice_and_a_killed_worker_then_resumed(library, reference, 
     assert sorted(os.listdir(tmp_path)) == ["library.smi", "out.sdf", "out.sdf.resume.json", "ref.sdf"]
 
     proc = _cli(big, out, "--workers", "1", "--resume")
-    done = _wait_for_progress(proc, out, json.loads(progress_path(out).read_text())["next_index"])
+    _wait_for_progress(proc, out, json.loads(progress_path(out).read_text())["next_index"])
     proc.send_signal(signal.SIGTERM)
     err = _stops_within(proc, 10)
     assert proc.returncode == 143 and "interrupted (SIGTERM)" in err
     _valid_prefix(out, reference)
 
+    resumed_at = json.loads(progress_path(out).read_text())["next_index"]  # chunks may have finished after SIGTERM
     proc = _cli(big, out, "--workers", "2", "--resume")
-    _wait_for_progress(proc, out, done)
+    _wait_for_progress(proc, out, resumed_at)  # a chunk of this run was committed: its workers are running
     workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if p.ppid() != proc.pid]
     assert workers, "no worker processes found"
     workers[0].kill()  # SIGKILL one worker (out-of-memory killer, node failure)
