@@ -16,7 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "confgen"
 #: layer of each module (longest dotted prefix wins); the order is the one docs/architecture.md draws
 LAYERS: dict[str, int] = {}
 for _layer, _names in enumerate([
-    ["confgen.errors", "confgen.rdlog", "confgen.options", "confgen.progress", "confgen.workers"],
+    ["confgen.errors", "confgen.rdlog", "confgen.options", "confgen.progress", "confgen.workers",
+     "confgen.lazy"],
     ["confgen.chem"],
     ["confgen.data", "confgen.evaluation", "confgen.validity", "confgen.io"],
     ["confgen.noise", "confgen.models", "confgen.config", "confgen.checkpoint", "confgen.checkpoints",

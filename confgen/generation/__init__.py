@@ -12,7 +12,7 @@ GenerationStats`` (what the library driver needs) does not import torch, RDKit o
 
 from __future__ import annotations
 
-import importlib
+from confgen.lazy import lazy_exports
 
 #: public name -> the module that defines it
 _PUBLIC = {
@@ -27,14 +27,4 @@ _PUBLIC = {
 
 __all__ = sorted(_PUBLIC)
 
-
-def __getattr__(name: str):
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'confgen.generation' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_PUBLIC[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
