@@ -54,12 +54,11 @@ def test_packer_keeps_cpu_slicing_and_sorts_and_shrinks_for_gpus():
     assert not is_out_of_memory(ValueError("out of memory"))
 
 
-def test_out_of_memory_shrinks_batches_and_skips_a_molecule_too_large_for_any(shared_data):
+def test_out_of_memory_shrinks_batches_and_skips_a_molecule_too_large_for_any(shared_data, one_thread):
     """Real GEOM-Drugs molecules: the same coordinates with and without memory pressure; a molecule whose one
     conformer does not fit is reported and skipped, the others are written."""
     from confgen.checkpoint import load_model
 
-    torch.set_num_threads(1)
     records = read_inputs(shared_data / "splits" / "geom_drugs" / "test_smiles.csv", errors=[])[:20]
     records = sorted(records, key=lambda r: r.mol.GetNumAtoms())[:5]  # the smallest: a quick test
     mols = [r.mol for r in records]

@@ -13,13 +13,7 @@ from confgen.sampling import NoiseSource, sample
 N_NODES = 5
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: threads only add overhead on a shared 2-core machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _gaussian(num_graphs: int, s0: float, seed: int = 0):
