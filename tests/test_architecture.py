@@ -108,32 +108,39 @@ def test_chem_layer_is_torch_free():
     assert not offenders, offenders
 
 
+def private_uses(tree: ast.AST, module: str | None, label: str) -> list[str]:
+    """Private names of other confgen modules that ``tree`` imports (``from confgen.x import _y``) or uses
+    (``x._y`` with ``x`` a confgen module); ``module`` is the tree's own module (its privates are its own)."""
+    found = []
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            target = _resolve(module, node) if module else (node.module or "")
+            if target.split(".")[0] != "confgen":
+                continue
+            for a in node.names:
+                sub = f"{target}.{a.name}"
+                if sub in MODULES:
+                    aliases[a.asname or a.name] = sub
+                elif a.name.startswith("_") and not a.name.startswith("__") and target != module:
+                    found.append(f"{label}:{node.lineno} imports {target}.{a.name}")
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("confgen") and a.asname:
+                    aliases[a.asname] = a.name
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
+                and node.attr.startswith("_") and not node.attr.startswith("__")
+                and aliases[node.value.id] != module):
+            found.append(f"{label}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
+    return found
+
+
 def test_no_private_names_of_other_modules():
     """``from confgen.x import _y`` and ``confgen_module._y`` only within the module that defines ``_y``."""
     found = []
     for module, path in MODULES.items():
-        tree = ast.parse(path.read_text())
-        aliases: dict[str, str] = {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom):
-                target = _resolve(module, node)
-                if target.split(".")[0] != "confgen":
-                    continue
-                for a in node.names:
-                    sub = f"{target}.{a.name}"
-                    if sub in MODULES:
-                        aliases[a.asname or a.name] = sub
-                    elif a.name.startswith("_") and not a.name.startswith("__") and target != module:
-                        found.append(f"{module}:{node.lineno} imports {target}.{a.name}")
-            elif isinstance(node, ast.Import):
-                for a in node.names:
-                    if a.name.startswith("confgen") and a.asname:
-                        aliases[a.asname] = a.name
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                    and node.attr.startswith("_") and not node.attr.startswith("__")
-                    and aliases[node.value.id] != module):
-                found.append(f"{module}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
+        found += private_uses(ast.parse(path.read_text()), module, module)
     assert not found, "\n".join(found)
 
 
@@ -148,21 +155,5 @@ def test_scripts_use_only_public_names():
     """The measuring scripts are users of the package: they import public names only."""
     found = []
     for path in sorted((PACKAGE.parent / "scripts").glob("*.py")):
-        tree = ast.parse(path.read_text())
-        aliases = {}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "confgen":
-                for a in node.names:
-                    if f"{node.module}.{a.name}" in MODULES:
-                        aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-                    elif a.name.startswith("_") and not a.name.startswith("__"):
-                        found.append(f"{path.name}:{node.lineno} imports {node.module}.{a.name}")
-            elif isinstance(node, ast.Import):
-                for a in node.names:
-                    if a.name.startswith("confgen") and a.asname:
-                        aliases[a.asname] = a.name
-        for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
-                    and node.attr.startswith("_") and not node.attr.startswith("__")):
-                found.append(f"{path.name}:{node.lineno} uses {aliases[node.value.id]}.{node.attr}")
+        found += private_uses(ast.parse(path.read_text()), None, path.name)
     assert not found, "\n".join(found)

@@ -12,15 +12,9 @@ from rdkit import Chem
 from confgen.benchmark import BenchmarkOptions, generate_rdkit, run_benchmark, stereo_errors
 from confgen.errors import ConfgenError
 from confgen.chem.rmsd import rmsd_matrix
+from mol_helpers import sdf_ensemble
 
 
-def _sdf_ensemble(path):
-    mols = [m for m in Chem.SDMolSupplier(str(path), removeHs=False)]
-    base = Chem.Mol(mols[0])
-    base.RemoveAllConformers()
-    for m in mols:
-        base.AddConformer(Chem.Conformer(m.GetConformer()), assignId=True)
-    return base
 
 
 def test_stereo_errors_counts_mirrored_conformers():
