@@ -145,7 +145,7 @@ def test_a_directory_as_input_is_named_as_such(tmp_path, capsys):
     assert code == 1 and "is a directory" in err and "does not exist" not in err and not out.exists()
 
 
-TORA = Path("/work/shared/data/geom_drugs_tora3d7/index.csv")
+TORA = Path(__file__).resolve().parents[2] / "shared" / "data" / "geom_drugs_tora3d7" / "index.csv"
 
 
 @pytest.mark.skipif(not TORA.exists(), reason="shared reference data not available")
