@@ -4,7 +4,7 @@ A config file has the sections ``data``, ``model``, ``noise`` and ``train`` (all
 the defaults below). An unknown section or key, or a value of the wrong type, is a :class:`ConfgenError`
 naming the key and the file.
 
-Relative paths (``data.path``) written in a YAML file are resolved relative to **the directory of that YAML
+Relative paths (``data.path``, ``train.init_from``) written in a YAML file are resolved relative to **the directory of that YAML
 file**, so a config works from any working directory; paths given with ``--set`` are resolved relative to
 the current working directory.
 
@@ -122,7 +122,8 @@ class TrainConfig:
         val_max_confs: at most this many validation conformers (``None`` = all).
         seed: seed of the initial weights, the data order and the noise.
         init_from: start from the (EMA) weights of this checkpoint instead of random ones (fine-tuning; its
-            model and noise sections must match this config).
+            architecture must match this config, its ``model.precond`` and noise section may differ, and it
+            is recorded under ``trained_on.init_from`` of the new checkpoints).
     """
 
     batch_size: int = 32
@@ -246,14 +247,19 @@ def apply_overrides(cfg: Config, overrides: list[str] | None, source: str = "--s
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        if section == "data" and key == "path" and isinstance(value, str) and value:
+        if (section, key) in PATH_FIELDS and isinstance(value, str) and value:
             value = str(Path(value).expanduser().resolve())
         _set_field(getattr(cfg, section), section, key, value, f"{source} {dotted}")
     return cfg
 
 
+#: config entries that are file paths: relative ones are resolved relative to the YAML file (or, given with
+#: ``--set``, to the working directory)
+PATH_FIELDS = (("data", "path"), ("train", "init_from"))
+
+
 def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config file, resolve ``data.path`` relative to the file, then apply overrides.
+    """Read a YAML config file, resolve its paths (:data:`PATH_FIELDS`) relative to the file, then apply overrides.
 
     Args:
         path: YAML file.
@@ -274,8 +280,10 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     except yaml.YAMLError as exc:
         raise ConfgenError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     cfg = Config.from_dict(raw, source=str(path))
-    if cfg.data.path and not os.path.isabs(os.path.expanduser(cfg.data.path)):
-        cfg.data.path = str((path.resolve().parent / cfg.data.path).resolve())
+    for section, key in PATH_FIELDS:
+        value = getattr(getattr(cfg, section), key)
+        if value and not os.path.isabs(os.path.expanduser(value)):
+            setattr(getattr(cfg, section), key, str((path.resolve().parent / value).resolve()))
     return apply_overrides(cfg, overrides)
 
 

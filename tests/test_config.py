@@ -41,6 +41,18 @@ def test_relative_data_path_is_resolved_against_the_config_file(tmp_path, monkey
     assert cfg.data.path == str(REPO / "elsewhere")
 
 
+def test_relative_init_from_is_resolved_like_the_data_path(tmp_path, monkeypatch):
+    sub = tmp_path / "cfgs"
+    sub.mkdir()
+    (sub / "c.yaml").write_text("train:\n  init_from: ../runs/base.pt\n")
+    monkeypatch.chdir(REPO)
+    assert load_config(sub / "c.yaml").train.init_from == str(tmp_path / "runs" / "base.pt")
+    cfg = load_config(sub / "c.yaml", overrides=["train.init_from=x/best.pt"])
+    assert cfg.train.init_from == str(REPO / "x" / "best.pt")
+    shipped = load_config(REPO / "configs" / "edm_finetune_clofnet.yaml")
+    assert Path(shipped.train.init_from).is_file()  # the shipped model it fine-tunes
+
+
 def test_overrides_are_typed():
     cfg = load_config(REPO / "configs" / "tiny_egnn.yaml",
                       overrides=["train.lr=1e-3", "train.max_steps=7", "model.cutoff=0", "data.max_confs=null",

@@ -242,7 +242,27 @@ def test_init_from_starts_from_the_checkpoint_weights(tmp_path):
     tuned = read_checkpoint(tmp_path / "tuned" / "best.pt")
     for k, v in base["model"].items():
         assert torch.allclose(v, tuned["model"][k]), k  # lr 0: weights stay those it started from
+    assert tuned["trained_on"]["init_from"]["path"] == str(tmp_path / "base" / "best.pt")
+    assert tuned["trained_on"]["init_from"]["trained_on"] == base["trained_on"]
+    assert tuned["trained_on"]["init_from"]["changed"] == []
     other = _config(data, init_from=str(tmp_path / "base" / "best.pt"))
     other.model.hidden_dim = 8
-    with pytest.raises(ConfgenError, match="init_from"):
+    with pytest.raises(ConfgenError, match=r"init_from: model\.hidden_dim"):
         train(other, tmp_path / "other", progress=False, device="cpu")
+
+
+def test_init_from_turns_an_eps_model_into_an_edm_one(tmp_path):
+    data = _small_dataset(tmp_path)
+    train(_config(data, max_steps=2, val_every=0, ckpt_every=0), tmp_path / "base", progress=False,
+          device="cpu")
+    cfg = _config(data, max_steps=1, val_every=0, ckpt_every=0, lr=0.0, warmup_steps=0,
+                  init_from=str(tmp_path / "base" / "best.pt"))
+    cfg.model.precond = "edm"
+    cfg.noise.distribution = "lognormal"
+    train(cfg, tmp_path / "edm", progress=False, device="cpu")
+    base = read_checkpoint(tmp_path / "base" / "best.pt")
+    tuned = read_checkpoint(tmp_path / "edm" / "best.pt")
+    assert tuned["config"]["model"]["precond"] == "edm"
+    assert all(torch.equal(v, tuned["model"][k]) for k, v in base["model"].items())
+    assert tuned["trained_on"]["init_from"]["changed"] == [
+        "model.precond (eps -> edm)", "noise.distribution (levels -> lognormal)"]

@@ -18,6 +18,7 @@ import hashlib
 import math
 import os
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -136,8 +137,12 @@ class _Run:
         torch.manual_seed(self.tc.seed)
         random.seed(self.tc.seed)
         self.model = build_model(config).to(dev)
+        base = None
         if self.tc.init_from and ckpt is None:
-            init_weights(self.model, config, self.tc.init_from)
+            base = init_weights(self.model, config, self.tc.init_from)
+            if dist.is_main and base["changed"]:
+                print(f"confgen train: starting from {self.tc.init_from} with {', '.join(base['changed'])}",
+                      file=sys.stderr)
         self.optimizer, self.scheduler = make_optimizer(self.model, config, self.plan.total_steps)
         self.ema = make_ema(self.model, self.tc.ema_decay)
         self.state = Progress()
@@ -149,6 +154,10 @@ class _Run:
                 self.model, device_ids=[dev.index] if dev.type == "cuda" else None)
         self.trained_on = dataset_provenance(config.data.path, self.data.summary, len(self.data.train),
                                              self.data.n_val)
+        if base is not None:
+            self.trained_on["init_from"] = base
+        elif ckpt is not None and "init_from" in ckpt.get("trained_on", {}):
+            self.trained_on["init_from"] = ckpt["trained_on"]["init_from"]
         self.val_batches = []
         if dist.is_main and self.data.n_val:
             self.val_batches = validation_batches(self.data.val, self.data.n_val, self.tc.batch_size)

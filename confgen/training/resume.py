@@ -62,13 +62,37 @@ def open_run(out: Path, config: Config, resume: bool) -> dict | None:
     return ckpt
 
 
-def init_weights(model: torch.nn.Module, config: Config, path: str) -> None:
-    """Load the inference weights of checkpoint ``path`` into ``model`` (``train.init_from``)."""
+#: model settings that fix the weights' shapes and meaning: ``train.init_from`` needs them equal
+ARCHITECTURE_FIELDS = ("backbone", "hidden_dim", "num_layers", "cutoff", "num_rbf", "sigma_embed_dim")
+
+
+def init_weights(model: torch.nn.Module, config: Config, path: str) -> dict:
+    """Load the inference weights of checkpoint ``path`` into ``model`` (``train.init_from``).
+
+    The architecture (:data:`ARCHITECTURE_FIELDS`) must be the checkpoint's. The output parameterisation
+    (``model.precond``) and the noise section may differ: fine-tuning an ``eps`` model into an ``edm`` one
+    starts from features that already know molecules.
+
+    Returns:
+        the provenance of the starting weights, for the new checkpoint's ``trained_on``: ``path``, the
+        settings that differ (``changed``, as ``"section.key (old -> new)"``) and what the checkpoint
+        itself was ``trained_on``.
+    """
     src = read_checkpoint(path)
-    for section in ("model", "noise"):
-        if src["config"].get(section) != config.to_dict()[section]:
-            raise ConfgenError(f"train.init_from: the '{section}' section of {path} differs from this config")
+    saved_model = src["config"].get("model", {})
+    ours = config.to_dict()
+    wrong = [k for k in ARCHITECTURE_FIELDS if saved_model.get(k) != ours["model"][k]]
+    if wrong:
+        raise ConfgenError(f"train.init_from: {', '.join('model.' + k for k in wrong)} of {path} differ from "
+                           f"this config (the architecture must be the same)")
     model.load_state_dict(src["model"])
+    changed = []
+    for section in ("model", "noise"):
+        saved = src["config"].get(section, {})
+        for key, value in ours[section].items():
+            if key in saved and saved[key] != value:
+                changed.append(f"{section}.{key} ({saved[key]} -> {value})")
+    return {"path": str(path), "changed": changed, "trained_on": src.get("trained_on")}
 
 
 @dataclass
