@@ -105,6 +105,7 @@ def _generate_worker(job: dict) -> dict:
     method, mols, nums, seed = job["method"], job["mols"], job["num_confs"], job["seed"]
     errors: list[str] = []
     out: list[Chem.Mol | None] = []
+    counters = None
     t0 = time.perf_counter()
     c0 = time.process_time()
     try:
@@ -119,7 +120,7 @@ def _generate_worker(job: dict) -> dict:
             import torch
 
             from confgen.checkpoint import load_model
-            from confgen.generation import GenerationRequest, generate_conformers
+            from confgen.generation import GenerationRequest, GenerationStats, generate_conformers
 
             torch.set_num_threads(1)
             network = method.startswith("confgen")
@@ -131,8 +132,10 @@ def _generate_worker(job: dict) -> dict:
             request = GenerationRequest(mols, list(nums), model=model, preset=job.get("preset"), seed=seed,
                                         relax="mmff" if method.endswith("-mmff") else "none", progress=False,
                                         network=network)
-            out = list(generate_conformers(request, errors=errs))
+            stats = GenerationStats()
+            out = list(generate_conformers(request, errors=errs, stats=stats))
             errors.extend(str(e) for e in errs)
+            counters = stats.counters()
         else:
             raise ConfgenError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
     except ConfgenError as exc:
@@ -142,7 +145,7 @@ def _generate_worker(job: dict) -> dict:
     # RDKit pickles conformers in single precision: send the coordinates as float64 arrays too
     positions = [None if m is None else [c.GetPositions() for c in m.GetConformers()] for m in out]
     return {"ok": True, "mols": out, "positions": positions, "wall_s": wall, "cpu_s": cpu, "errors": errors,
-            "peak_rss_mb": _peak_rss_mb(resource)}
+            "counters": counters, "peak_rss_mb": _peak_rss_mb(resource)}
 
 
 def _parse_method(name: str, preset) -> tuple[str, object]:
@@ -389,7 +392,9 @@ def run_benchmark(references, options: BenchmarkOptions | None = None, *,
         "n_ref_conformers", "failed_references", "methods": {name: {...}}}``; per method: ``status``,
         ``error``, ``n_requested``, ``n_generated``, ``generation_s``, ``conformers_per_s``,
         ``generation_cpu_s``, ``conformers_per_cpu_s``, ``peak_memory_mb``, ``posebusters``, ``stereo``,
-        ``evaluation`` (the evaluate_ensembles result) and, for QM9, ``dft_recovered`` (molecules without any
+        ``evaluation`` (the evaluate_ensembles result), for the pipeline methods ``generation_counters``
+        (:class:`confgen.generation.GenerationStats`) and ``network_calls_per_conformer`` (network calls of
+        every sample, retries and the oversampled candidates included, per written conformer) and, for QM9, ``dft_recovered`` (molecules without any
         generated conformer count as not recovered), ``dft_recovered_with_conformers``,
         ``n_molecules_with_conformers``, ``mean_min_rmsd`` and ``median_min_rmsd`` (over molecules with
         conformers).
@@ -466,6 +471,10 @@ def run_benchmark(references, options: BenchmarkOptions | None = None, *,
             conformers_per_cpu_s=round(n_gen / gen["cpu_s"], 2) if gen["cpu_s"] > 0 else None,
             generation_errors=gen["errors"],
         )
+        if gen.get("counters"):  # pipeline methods: what the generation did (GenerationStats)
+            c = gen["counters"]
+            entry.update(generation_counters=c, network_calls_per_conformer=round(
+                c["network_evals"] / c["written"], 1) if c["written"] else None)
         log(f"benchmark: {method}: {n_gen} conformers in {gen['wall_s']:.1f} s; evaluating ...")
         for m, rec in zip(mols, kept):
             if m is not None:

@@ -130,6 +130,11 @@ def test_benchmark_confgen_method_with_a_trained_checkpoint(shared_data, tmp_pat
     assert m["status"] == "ok", m["error"]
     assert m["n_generated"] == 6 and m["stereo"]["errors"] == 0
     assert m["evaluation"]["n_molecules"] == 1 and m["evaluation"]["per_molecule"][0]["n_gen"] == 6
+    c = m["generation_counters"]
+    assert c["written"] == 6 and c["samples"] >= 6
+    # every sample costs the preset's calls; the per-conformer figure counts retries too
+    assert c["network_evals"] >= 6 * TINY_PRESET.num_levels
+    assert m["network_calls_per_conformer"] == round(c["network_evals"] / 6, 1)
 
 
 def test_benchmark_compares_presets_side_by_side(shared_data, tmp_path):
@@ -167,6 +172,7 @@ def test_benchmark_network_off_ablation(shared_data, tmp_path):
     assert plain["status"] == mmff["status"] == "ok", (plain["error"], mmff["error"])
     assert plain["n_generated"] == mmff["n_generated"] == 6
     assert plain["stereo"]["errors"] == mmff["stereo"]["errors"] == 0
+    assert plain["network_calls_per_conformer"] == 0  # the network is off
     ref_min = [np.asarray(m["evaluation"]["per_molecule"][0]["ref_min"]) for m in (plain, mmff)]
     assert np.abs(ref_min[0] - ref_min[1]).max() > 1e-3  # MMFF94 moved the selected guesses
     # a preset that starts from noise has nothing to select without the network: reported, not crashed
