@@ -79,18 +79,20 @@ def init_weights(model: torch.nn.Module, config: Config, path: str) -> dict:
         itself was ``trained_on``.
     """
     src = read_checkpoint(path)
-    saved_model = src["config"].get("model", {})
+    # the checkpoint's settings with today's defaults for keys it predates (model.precond, noise.distribution...)
+    saved_cfg = Config.from_dict({k: src["config"].get(k, {}) for k in ("model", "noise")}, source=str(path))
+    saved_all = saved_cfg.to_dict()
     ours = config.to_dict()
-    wrong = [k for k in ARCHITECTURE_FIELDS if saved_model.get(k) != ours["model"][k]]
+    wrong = [k for k in ARCHITECTURE_FIELDS if saved_all["model"][k] != ours["model"][k]]
     if wrong:
         raise ConfgenError(f"train.init_from: {', '.join('model.' + k for k in wrong)} of {path} differ from "
                            f"this config (the architecture must be the same)")
     model.load_state_dict(src["model"])
     changed = []
     for section in ("model", "noise"):
-        saved = src["config"].get(section, {})
+        saved = saved_all[section]
         for key, value in ours[section].items():
-            if key in saved and saved[key] != value:
+            if saved[key] != value:
                 changed.append(f"{section}.{key} ({saved[key]} -> {value})")
     return {"path": str(path), "changed": changed, "trained_on": src.get("trained_on")}
 
