@@ -11,7 +11,7 @@ import confgen
 from confgen.errors import ConfgenError, InputError
 from confgen.config import resolve_preset
 from confgen.generation import GenerationRequest, GenerationStats, generate, generate_conformers
-from confgen.io import PROP_MMFF_ENERGY, mol_from_smiles
+from confgen.io import PROP_MMFF_ENERGY, PROP_WITHIN_BOUNDS, mol_from_smiles
 from confgen.chem.stereo import check_stereo, mirror, stereo_spec
 
 from sample_models import TINY_PRESET, TargetScore, tiny_checkpoint
@@ -105,6 +105,15 @@ def test_samples_outside_posebusters_bounds_are_resampled_then_kept_as_last_reso
                                                    relax="none", seed=4, progress=False), stats=stats)
     assert out.GetNumConformers() == 3 and stats.dropped == 0
     assert stats.outside_bounds == 3 and stats.bad_geometry == 3 * (STUB_PRESET.max_retries + 1)
+    assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
+    # with MMFF94 after sampling, the bounds are judged on the relaxed coordinates: no network call is spent
+    # resampling what the minimisation repairs
+    stats = GenerationStats()
+    (out,) = generate_conformers(GenerationRequest([mol], [3], model=TargetScore([stretched]), preset=STUB_PRESET,
+                                                   relax="mmff", seed=4, progress=False), stats=stats)
+    assert out.GetNumConformers() == 3 and stats.samples == 3 and stats.bad_geometry == 0
+    assert stats.outside_bounds == 0
+    assert [c.GetIntProp(PROP_WITHIN_BOUNDS) for c in out.GetConformers()] == [1, 1, 1]
     assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
 
 
@@ -262,7 +271,7 @@ def test_sampled_phosphorus_centre_rdkit_calls_non_tetrahedral_is_never_written(
 
 
 def test_api_unspecified_stereo_gives_one_isomer_and_marks_bounds():
-    from confgen.io import PROP_STEREO_POLICY, PROP_WITHIN_BOUNDS
+    from confgen.io import PROP_STEREO_POLICY
     from confgen.validity import geometry_bounds, within_bounds
 
     stats = GenerationStats()

@@ -9,7 +9,9 @@
    stereo error is resampled; a conformer is never returned with the wrong specified stereo;
 4. physical validity: heavy-atom bond lengths, bond angles and clashes within the limits of PoseBusters' "mol"
    checks (:func:`confgen.validity.geometry_bounds`); a conformer outside them is sampled again, and kept as
-   the last resort should no retry get inside.
+   the last resort should no retry get inside. When MMFF94 relaxation follows (``check_bounds=False``) this
+   check waits for the relaxed coordinates (the pipeline marks them): the minimisation repairs bond lengths,
+   angles and clashes, so resampling for them would only spend network calls.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ def geometry_ok(state: MoleculeState, pos: np.ndarray) -> bool:
 
 
 def accept_chunk(chunk: list[tuple[int, int]], states: list[MoleculeState], res: SampleResult, batch,
-                 stats: GenerationStats) -> list[tuple[int, int]]:
-    """Check one sampled batch (blow-up, bonds, stereo repair, PoseBusters bounds); accept the good conformers
-    into their state; return the slots to retry."""
+                 stats: GenerationStats, *, check_bounds: bool = True) -> list[tuple[int, int]]:
+    """Check one sampled batch (blow-up, bonds, stereo repair and, with ``check_bounds``, PoseBusters bounds);
+    accept the good conformers into their state; return the slots to retry."""
     stats.samples += len(chunk)
     pos_all = res.pos.detach().to("cpu", torch.float64).numpy()
     ok = res.ok.cpu().numpy()
@@ -69,7 +71,8 @@ def accept_chunk(chunk: list[tuple[int, int]], states: list[MoleculeState], res:
         pos = np.stack([p for _, p in items])  # [K, N, 3]
         fixed, good, mirrored = repair_stereo(st.spec, pos)
         stats.stereo_mirrored += int(mirrored.sum())
-        in_bounds = within_bounds(st.bounds, fixed) if st.bounds is not None else np.ones(len(items), bool)
+        in_bounds = (within_bounds(st.bounds, fixed) if check_bounds and st.bounds is not None
+                     else np.ones(len(items), bool))
         for (j, _), p, g_ok, b_ok in zip(items, fixed, good, in_bounds):
             if g_ok and b_ok:
                 st.pos[j] = p

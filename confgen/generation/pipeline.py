@@ -10,7 +10,8 @@
 2. **sampling** (:mod:`confgen.generation.sampler`): one batch per forward pass (packed by size on a GPU, fewer
    where memory runs out, :mod:`confgen.batching`), a sampler of :mod:`confgen.sampling` on the model's score;
 3. **check/repair** (:mod:`confgen.generation.checks`): blow-ups, broken bonds, stereo (mirrored or resampled),
-   PoseBusters' bounds; failing slots go back to step 1 (a new ETKDG guess) with a smaller step size;
+   PoseBusters' bounds (with MMFF94 relaxation, on the relaxed coordinates only); failing slots go back to
+   step 1 (a new ETKDG guess) with a smaller step size;
 4. **selection** (:func:`confgen.chem.selection.most_diverse`): candidates sampled from noise (no ETKDG guess to
    preselect) are reduced to the n most diverse after sampling;
 5. **relaxation** (:mod:`confgen.generation.relaxation`): MMFF94 (``relax="mmff"``, the default; energy stored
@@ -105,7 +106,7 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
         if live:
             model = resolve_model(req.model, dev) if req.network else None
             _sample_all(live, model=model, preset=preset, seed=int(seed), batch_size=req.batch_size, device=dev,
-                        workers=req.workers, progress=bar, stats=stats)
+                        workers=req.workers, progress=bar, stats=stats, check_bounds=req.relax != "mmff")
         out = _finish(states, bar, req, stats=stats, errors=errors)
         bar.settle(budgets, before)  # work these molecules did not need (failed inputs, dropped conformers)
         return out
@@ -115,9 +116,11 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
 
 
 def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, seed: int, batch_size: int,
-                device: torch.device, workers: int, progress: Progress, stats: GenerationStats) -> None:
+                device: torch.device, workers: int, progress: Progress, stats: GenerationStats,
+                check_bounds: bool = True) -> None:
     """Initial guess, sampling and check/repair of every requested slot of every molecule, in rounds until
-    every slot is accepted or out of retries (fills ``state.pos``).
+    every slot is accepted or out of retries (fills ``state.pos``). ``check_bounds=False`` (MMFF94 follows):
+    PoseBusters' bounds are judged on the relaxed coordinates only (:func:`accept_chunk`).
 
     ``model=None``: the network is off; the ETKDG initial guesses are taken as they are.
     """
@@ -168,7 +171,7 @@ def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, se
                         continue
                     # calls made (fewer than planned if every graph blew up)
                     stats.network_evals += res.num_evals * len(chunk)
-                    again = accept_chunk(chunk, states, res, batch, stats)
+                    again = accept_chunk(chunk, states, res, batch, stats, check_bounds=check_bounds)
                     queue, costs = queue[n:], costs[n:]
                     retry += again
                     bar.advance(len(chunk) - len(again))
