@@ -333,6 +333,9 @@ class SamplerPreset:
         oversample: make ceil(oversample x n) candidates and keep the n most diverse (greedy max-min heavy-atom
             RMSD): init ``etkdg`` selects among the ETKDG initial guesses and samples only those, init ``noise``
             samples all candidates and selects afterwards; 1 = no selection.
+        energy_window: init ``noise`` with ``oversample`` > 1 and MMFF94 relaxation only: every candidate is
+            relaxed, and the n kept are the most diverse of those within this many kcal/mol of the lowest MMFF94
+            energy (topped up by energy when fewer are within); ``None`` = diverse selection before relaxation.
 
     Raises:
         ConfgenError: (on construction) a value of the wrong type or out of range.
@@ -354,6 +357,7 @@ class SamplerPreset:
     rho: float | None
     churn: float
     oversample: float
+    energy_window: float | None = None
 
     def __post_init__(self):
         for key, tp in _field_types(self).items():
@@ -384,6 +388,8 @@ class SamplerPreset:
             bad("eps", "must be a positive number")
         if not 0 < self.retry_step_factor <= 1:
             bad("retry_step_factor", "must be in (0, 1]")
+        if self.energy_window is not None and not self.energy_window >= 0:
+            bad("energy_window", "must be a non-negative number or null")
         if not self.churn >= 0:
             bad("churn", "must be a non-negative number")
         if not 1 <= self.oversample <= 10:

@@ -117,6 +117,30 @@ def test_samples_outside_posebusters_bounds_are_resampled_then_kept_as_last_reso
     assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
 
 
+def test_energy_window_relaxes_every_candidate_and_keeps_low_energies():
+    """Preset energy_window (init noise, oversampled, MMFF94): all candidates are relaxed and the kept ones are
+    the most diverse within the window of the lowest energy (window 0: the lowest energies)."""
+    smiles = "CCCCOc1ccc(CC(=O)O)cc1"
+    targets = [_reference(smiles, seed=s)[1] for s in range(1, 7)]
+    mol = mol_from_smiles(smiles, source="test")
+    noise = resolve_preset("edm", {"num_levels": 4, "churn": 0.0, "sigma_max": 2.0, "sigma_min": 0.01})
+
+    def run(n, **changes):
+        stats = GenerationStats()
+        (out,) = generate_conformers(GenerationRequest([mol], [n], model=TargetScore(targets),
+                                                       preset=noise.replace(**changes), seed=5, progress=False),
+                                     stats=stats)
+        return sorted(c.GetDoubleProp(PROP_MMFF_ENERGY) for c in out.GetConformers()), stats
+
+    every, _ = run(6)  # the same six candidates (same slots, seeds and batch), all relaxed
+    lowest, stats = run(3, oversample=2.0, energy_window=0.0)
+    assert lowest == pytest.approx(every[:3], abs=1e-6)
+    assert stats.written == 3 and stats.samples == 6
+    spread, _ = run(3, oversample=2.0, energy_window=1e9)
+    assert spread[0] == pytest.approx(every[0], abs=1e-6)  # the diverse pick starts from the lowest energy
+    assert all(any(abs(e - x) < 1e-6 for x in every) for e in spread)
+
+
 def test_trained_model_same_seed_same_coordinates(tiny_model):
     mols = [mol_from_smiles(s, source="t") for s in (CHIRAL, "CC(C)Cc1ccc([C@H](C)C(=O)O)cc1", "c1ccncc1")]
     kw = dict(model=tiny_model, preset=TINY_PRESET, progress=False)

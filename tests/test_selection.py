@@ -7,9 +7,10 @@ import csv
 import numpy as np
 import pytest
 
-from confgen.chem.conformers import with_conformers
+from confgen.chem.conformers import with_conformers, with_positions
 from confgen.chem.rmsd import self_rmsd
-from confgen.chem.selection import GAS_CONSTANT_KCAL, boltzmann_weights, most_diverse, prune, select
+from confgen.chem.selection import (GAS_CONSTANT_KCAL, boltzmann_weights, most_diverse, most_diverse_in_window,
+                                    prune, select)
 
 from mol_helpers import embed_mol, sdf_ensemble
 
@@ -93,6 +94,32 @@ def test_most_diverse_selects_from_positions_like_select():
     want = select(list(range(8)), self_rmsd(mol), 3, "diverse", np.random.default_rng(0))
     assert most_diverse(mol, positions, 3) == want
     assert most_diverse(mol, positions, 8) == list(range(8))
+
+
+def test_most_diverse_in_window_keeps_low_energies_then_spreads():
+    from confgen.chem.forcefield import minimise
+
+    mol = embed_mol("CCCCOc1ccc(CC(=O)O)cc1", 10, seed=5)
+    energies, _ = minimise(mol)
+    positions = [c.GetPositions() for c in mol.GetConformers()]
+    order = list(np.argsort(energies, kind="stable"))
+    e0 = energies[order[0]]
+    # a window holding only the lowest: that one, then the next-lowest energies
+    assert most_diverse_in_window(mol, positions, energies, 3, 0.0) == sorted(order[:3])
+    # a window holding k > n: the most diverse of those k, starting from the lowest; none outside the window
+    window = float(np.sort(energies)[6] - e0) + 1e-6  # the 7 lowest
+    inside = sorted(order[:7], key=lambda i: energies[i])
+    got = most_diverse_in_window(mol, positions, energies, 4, window)
+    assert set(got) <= set(inside) and order[0] in got
+    sub = [positions[i] for i in inside]
+    picks = select(list(range(7)), self_rmsd(with_positions(mol, sub)), 4, "diverse", np.random.default_rng(0))
+    assert got == sorted(inside[k] for k in picks)
+    # a window holding everything is the diverse rule started from the lowest energy
+    by_e = [positions[i] for i in order]
+    picks = select(list(range(10)), self_rmsd(with_positions(mol, by_e)), 5, "diverse", np.random.default_rng(0))
+    assert most_diverse_in_window(mol, positions, energies, 5, 1e9) == sorted(order[k] for k in picks)
+    with pytest.raises(ValueError):
+        most_diverse_in_window(mol, positions, energies[:3], 2, 5.0)
 
 
 def test_boltzmann_weights():

@@ -21,7 +21,8 @@ import numpy as np
 from rdkit import Chem
 from rdkit.SimDivFilters import rdSimDivPickers
 
-__all__ = ["SELECTIONS", "GAS_CONSTANT_KCAL", "prune", "select", "most_diverse", "boltzmann_weights"]
+__all__ = ["SELECTIONS", "GAS_CONSTANT_KCAL", "prune", "select", "most_diverse", "most_diverse_in_window",
+           "boltzmann_weights"]
 
 #: the ways :func:`select` can choose
 SELECTIONS = ("diverse", "energy", "random")
@@ -86,6 +87,33 @@ def most_diverse(mol: Chem.Mol, positions: list[np.ndarray], n: int) -> list[int
         return list(range(len(positions)))
     rmsd = self_rmsd(with_positions(mol, positions))
     return select(list(range(len(positions))), rmsd, n, "diverse", np.random.default_rng(0))
+
+
+def most_diverse_in_window(mol: Chem.Mol, positions: list[np.ndarray], energies: Sequence[float], n: int,
+                           window: float) -> list[int]:
+    """Indices of ``n`` conformers: the most diverse of those within ``window`` (kcal/mol) of the lowest energy,
+    starting from the lowest; when fewer than ``n`` are within the window, all of them and then the next-lowest
+    energies. Returned in ascending index order.
+
+    GEOM's ensembles keep conformers within 6 kcal/mol of the lowest (CREST); high-energy minima of a sampler's
+    candidates are the ones least likely to lie near a reference conformer.
+    """
+    from confgen.chem.conformers import with_positions
+    from confgen.chem.rmsd import self_rmsd
+
+    e = np.asarray(energies, dtype=np.float64)
+    if len(positions) != len(e):
+        raise ValueError("one energy per conformer is needed")
+    if len(positions) <= n:
+        return list(range(len(positions)))
+    order = [int(i) for i in np.argsort(e, kind="stable")]
+    inside = [i for i in order if e[i] <= e[order[0]] + window]
+    if len(inside) <= n:
+        return sorted(order[:n])
+    sub = [positions[i] for i in inside]
+    rmsd = self_rmsd(with_positions(mol, sub))
+    picks = select(list(range(len(inside))), rmsd, n, "diverse", np.random.default_rng(0))
+    return sorted(inside[k] for k in picks)
 
 
 def boltzmann_weights(energies: np.ndarray, temperature: float) -> np.ndarray:

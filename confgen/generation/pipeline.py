@@ -13,7 +13,9 @@
    PoseBusters' bounds (with MMFF94 relaxation, on the relaxed coordinates only); failing slots go back to
    step 1 (a new ETKDG guess) with a smaller step size;
 4. **selection** (:func:`confgen.chem.selection.most_diverse`): candidates sampled from noise (no ETKDG guess to
-   preselect) are reduced to the n most diverse after sampling;
+   preselect) are reduced to the n most diverse after sampling; with the preset's ``energy_window`` and MMFF94
+   relaxation, every candidate is relaxed first and the n most diverse within the window of the lowest MMFF94
+   energy are kept (:func:`confgen.chem.selection.most_diverse_in_window`);
 5. **relaxation** (:mod:`confgen.generation.relaxation`): MMFF94 (``relax="mmff"``, the default; energy stored
    as the conformer property ``confgen_mmff_energy``), followed by a second stereo check: a conformer whose
    stereo the minimisation changed (strained bridgeheads) is returned unrelaxed.
@@ -57,8 +59,8 @@ from confgen.generation.sampler import noise_levels, sample_chunk
 from confgen.generation.state import MoleculeState, prepare_molecule
 from confgen.generation.stats import GenerationStats
 from confgen.chem.conformers import with_conformers
-from confgen.chem.selection import most_diverse
-from confgen.io import PROP_WITHIN_BOUNDS, mol_from_smiles
+from confgen.chem.selection import most_diverse, most_diverse_in_window
+from confgen.io import PROP_MMFF_ENERGY, PROP_WITHIN_BOUNDS, mol_from_smiles
 from confgen.progress import Progress
 from confgen.validity import within_bounds
 
@@ -205,13 +207,24 @@ def _finish(states: list[MoleculeState | None], bar: Progress, req: GenerationRe
             conf.SetPositions(np.asarray(st.pos[slot], dtype=np.float64))
             conf.SetId(k)
             mol.AddConformer(conf, assignId=False)
+        relax = req.relax == "mmff" and mol.GetNumConformers() > 0
+        window = req.preset.energy_window
         if mol.GetNumConformers() > st.n_keep:  # candidates sampled from noise were not preselected
+            if relax and window is not None:  # relax every candidate, keep the diverse low-energy ones
+                with bar.phase("relaxing"):
+                    mol = relax_mmff(mol, st, req.workers, stats, req.sources[i], bar)
+                relax = False
             with bar.phase("sampling"):
                 confs = list(mol.GetConformers())
-                chosen = most_diverse(st.mol, [c.GetPositions() for c in confs], st.n_keep)
+                pos = [c.GetPositions() for c in confs]
+                if window is not None and confs[0].HasProp(PROP_MMFF_ENERGY):
+                    energies = [c.GetDoubleProp(PROP_MMFF_ENERGY) for c in confs]
+                    chosen = most_diverse_in_window(st.mol, pos, energies, st.n_keep, window)
+                else:
+                    chosen = most_diverse(st.mol, pos, st.n_keep)
                 mol = with_conformers(mol, [confs[c] for c in chosen])
         with bar.phase("relaxing"):
-            if req.relax == "mmff" and mol.GetNumConformers():
+            if relax:
                 mol = relax_mmff(mol, st, req.workers, stats, req.sources[i], bar)
         if mol.GetNumConformers():
             pos = np.stack([c.GetPositions() for c in mol.GetConformers()])  # [K, N, 3]

@@ -105,8 +105,9 @@ def progress_budgets(num_confs: list[int], preset: SamplerPreset, relax: str = "
     cands = sum(math.ceil(preset.oversample * int(n) - 1e-9) for n in num_confs)
     keep = sum(int(n) for n in num_confs)
     etkdg = preset.init == "etkdg"
+    relaxed = cands if not etkdg and preset.energy_window is not None else keep  # every candidate relaxed
     return {"embedding": cands if etkdg else 0, "sampling": keep if etkdg else cands,
-            "relaxing": keep if relax == "mmff" else 0, "writing": keep if write else 0}
+            "relaxing": relaxed if relax == "mmff" else 0, "writing": keep if write else 0}
 
 
 def resolve_model(model, device: torch.device) -> ScoreModelInterface:
