@@ -300,6 +300,10 @@ def dump_config(cfg: Config, path: str | os.PathLike) -> None:
 
 #: sampling methods of :func:`confgen.sampling.sample`
 SAMPLER_METHODS = ("ald", "pc", "heun")
+#: first level and number of levels of the ETKDG-seeded retries of a noise-start preset (``retry_from_etkdg``):
+#: the ``fast`` preset's refinement
+RETRY_SIGMA_MAX = 0.3
+RETRY_LEVELS = 5
 #: initial guesses of the sampler
 SAMPLER_INITS = ("noise", "etkdg")
 
@@ -323,9 +327,10 @@ class SamplerPreset:
         clip: largest norm of one atom's score (ConfGF: 1000); ``None`` = no clipping.
         max_retries: how often a conformer that blew up or has wrong stereo is sampled again.
         retry_step_factor: step size factor per retry after a blow-up (``eps * factor^attempt``).
-        noise_fallback_levels: init ``etkdg`` only: a conformer ETKDG cannot embed (strained polycycles) is
-            sampled from pure noise with the ``pc`` sampler over this many levels from the model's largest noise
-            level to sigma_min (0 = drop it).
+        noise_fallback_levels: a conformer ETKDG cannot embed (strained polycycles; init ``etkdg``, or a retry
+            with ``retry_from_etkdg``) is sampled from pure noise with the ``pc`` sampler over this many levels
+            from the model's largest noise level to sigma_min (0 = drop it, or for ``retry_from_etkdg``: sample
+            it with this preset again).
         rho: ``None`` = geometric levels; a number = EDM's schedule with this rho (7 in the paper): more levels
             at small sigma.
         churn: ``heun`` only: EDM's S_churn, the noise re-injected before each step (``gamma = min(churn /
@@ -333,6 +338,10 @@ class SamplerPreset:
         oversample: make ceil(oversample x n) candidates and keep the n most diverse (greedy max-min heavy-atom
             RMSD): init ``etkdg`` selects among the ETKDG initial guesses and samples only those, init ``noise``
             samples all candidates and selects afterwards; 1 = no selection.
+        retry_from_etkdg: init ``noise`` only: a conformer sent back by the checks (wrong stereo a mirror cannot
+            fix, a broken bond) is sampled again from an RDKit ETKDG guess with the ``fast`` preset's refinement
+            (``pc``, 5 levels from 0.3 A) instead of from noise again; strained polycycles whose stereo the
+            sampler rarely gets right from noise still get conformers. A slot ETKDG cannot embed stays on noise.
         energy_window: init ``noise`` with ``oversample`` > 1 and MMFF94 relaxation only: every candidate is
             relaxed, and the n kept are the most diverse of those within this many kcal/mol of the lowest MMFF94
             energy (topped up by energy when fewer are within); ``None`` = diverse selection before relaxation.
@@ -357,6 +366,7 @@ class SamplerPreset:
     rho: float | None
     churn: float
     oversample: float
+    retry_from_etkdg: bool = False
     energy_window: float | None = None
 
     def __post_init__(self):
@@ -432,9 +442,19 @@ class SamplerPreset:
             return levels * (steps + 2) - 1
         return levels * steps + int(self.final_denoise)
 
+    def etkdg_retry(self) -> "SamplerPreset | None":
+        """The preset that resamples a failed conformer of a noise-start preset from an ETKDG guess
+        (``retry_from_etkdg``; ``None``: retries start from noise again)."""
+        if self.init != "noise" or not self.retry_from_etkdg:
+            return None
+        return self.replace(method="pc", init="etkdg", init_std=None, sigma_max=RETRY_SIGMA_MAX, sigma_min=None,
+                            num_levels=RETRY_LEVELS, steps_per_level=0, final_denoise=True, rho=None, churn=0.0,
+                            oversample=1.0, retry_from_etkdg=False)
+
     def noise_fallback(self) -> "SamplerPreset | None":
-        """The preset that samples from pure noise where ETKDG cannot embed (``None``: no fallback)."""
-        if self.init != "etkdg" or not self.noise_fallback_levels:
+        """The preset that samples from pure noise where ETKDG cannot embed (``None``: no fallback): for init
+        ``etkdg`` and for the ETKDG-seeded retries of init ``noise`` (``retry_from_etkdg``)."""
+        if not self.noise_fallback_levels:
             return None
         return self.replace(method="pc", init="noise", init_std=None, sigma_max=None,
                             num_levels=self.noise_fallback_levels, steps_per_level=0, final_denoise=True, rho=None,

@@ -77,6 +77,45 @@ def test_wrong_diastereomer_is_never_written():
     assert stats.stereo_mirrored == 0 and stats.written == 0 and stats.failed_molecules == 1
 
 
+class StartDependentScore(torch.nn.Module):
+    """Pulls a batch to ``from_noise`` when its first call came at a large sigma (a start from noise), else to
+    ``from_guess`` (a start from an ETKDG guess at the fast refinement's 0.3 A)."""
+
+    def __init__(self, from_noise, from_guess):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+        self.noise_model, self.guess_model = TargetScore([from_noise]), TargetScore([from_guess])
+        self.cutoff, self.schedule = 0.0, self.noise_model.schedule
+        self.start: dict[int, bool] = {}
+
+    def forward(self, batch, pos, sigma, pairs=None):
+        noisy = self.start.setdefault(id(batch), float(sigma.max()) > 1.0)
+        return (self.noise_model if noisy else self.guess_model)(batch, pos, sigma)
+
+
+def test_retry_from_etkdg_resamples_stereo_failures_from_a_guess():
+    mol, right = _reference(CHIRAL)
+    _, wrong = _reference("CC/C=C\\C[C@H](O)/C=C/[C@H](C)Cl")  # same atom order, one centre inverted
+    noise = resolve_preset("edm", {"num_levels": 4, "churn": 0.0, "sigma_max": 2.0, "sigma_min": 0.01,
+                                   "max_retries": 2})
+
+    def run(**changes):
+        stats, errors = GenerationStats(), []
+        (out,) = generate_conformers(GenerationRequest([mol], [3], model=StartDependentScore(wrong, right),
+                                                       preset=noise.replace(**changes), relax="none", seed=2,
+                                                       progress=False), stats=stats, errors=errors)
+        return out, stats
+
+    out, stats = run()  # every retry from noise again: every sample has the wrong diastereomer
+    assert out is None and stats.dropped == 3 and stats.network_evals == 3 * 3 * noise.evals_per_sample
+    out, stats = run(retry_from_etkdg=True)
+    assert out.GetNumConformers() == 3 and stats.stereo_resampled == 3 and stats.dropped == 0
+    assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
+    retry = noise.replace(retry_from_etkdg=True).etkdg_retry()
+    assert (retry.init, retry.method, retry.sigma_max, retry.num_levels) == ("etkdg", "pc", 0.3, 5)
+    assert stats.network_evals == 3 * noise.evals_per_sample + 3 * retry.evals_per_sample
+
+
 def test_blowups_are_retried_with_smaller_steps():
     mol, ref = _reference("C[C@H](N)O")
     model = TargetScore([ref], explode_calls=3)

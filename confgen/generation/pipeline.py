@@ -134,6 +134,8 @@ def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, se
         sigmas = noise_levels(preset, model)
     fallback = preset.noise_fallback()
     fb_sigmas = noise_levels(fallback, model) if fallback else None
+    etkdg_retry = preset.etkdg_retry() if model is not None else None
+    retry_sigmas = noise_levels(etkdg_retry, model) if etkdg_retry else None
     pending = [(k, j) for k, st in enumerate(states) for j in range(st.n_requested)]
     round_ = 0
     packer = BatchPacker(batch_size, by_size=device.type == "cuda")
@@ -141,13 +143,21 @@ def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, se
         pending = [(k, j) for k, j in pending if not states[k].too_large]
         inits: dict[int, dict[int, np.ndarray]] = {}
         from_noise: list[tuple[int, int]] = []
+        groups = None
         if preset.init == "etkdg":
             with bar.phase("embedding"):
                 pending, from_noise = embed_round(states, pending, inits, seed=seed, round_=round_,
                                                   workers=workers, fallback=fallback, stats=stats,
                                                   progress=bar if round_ == 0 else None)
-        retry: list[tuple[int, int]] = []
-        groups = ((pending, preset, sigmas), (from_noise, fallback, fb_sigmas))
+        elif etkdg_retry is not None and round_ > 0:  # retries of a noise start: from ETKDG guesses, noise where none
+            with bar.phase("embedding"):
+                pending, from_noise = embed_round(states, pending, inits, seed=seed, round_=round_,
+                                                  workers=workers, fallback=fallback or preset, stats=stats,
+                                                  progress=None)
+            noise_group = (from_noise, fallback, fb_sigmas) if fallback else (from_noise, preset, sigmas)
+            groups = ((pending, etkdg_retry, retry_sigmas), noise_group)
+        retry_slots: list[tuple[int, int]] = []
+        groups = groups or ((pending, preset, sigmas), (from_noise, fallback, fb_sigmas))
         with bar.phase("sampling"):
             for todo, p_, sig_ in groups:
                 queue, costs = packer.order(todo, [sample_cost(states[k].graph.num_nodes) for k, _ in todo])
@@ -175,11 +185,11 @@ def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, se
                     stats.network_evals += res.num_evals * len(chunk)
                     again = accept_chunk(chunk, states, res, batch, stats, check_bounds=check_bounds)
                     queue, costs = queue[n:], costs[n:]
-                    retry += again
+                    retry_slots += again
                     bar.advance(len(chunk) - len(again))
             pending = []
-            retry = [(k, j) for k, j in retry if not states[k].too_large]
-            for k, j in retry:
+            retry_slots = [(k, j) for k, j in retry_slots if not states[k].too_large]
+            for k, j in retry_slots:
                 st = states[k]
                 if st.attempts[j] > preset.max_retries:
                     if j in st.fallback:  # right stereo, sane bonds, but outside PoseBusters' bounds
