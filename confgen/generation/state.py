@@ -38,10 +38,12 @@ class MoleculeState:
     fragments: list | None = None  # atom indices of each fragment, largest first (None: one fragment)
     radii: np.ndarray | None = None  # [N] van der Waals radii (multi-fragment molecules)
     too_large: str = ""  # device type whose memory one conformer alone exceeded: the molecule is skipped
+    n_from_etkdg: int = 0  # noise-start presets: slots 0..n_from_etkdg-1 start from ETKDG guesses (etkdg_fraction)
 
 
 def prepare_molecule(mol: Chem.Mol, n: int, uid: int, source: str, oversample: float = 1.0,
-                     stereo: str = DEFAULT_STEREO, notes: list | None = None) -> MoleculeState:
+                     stereo: str = DEFAULT_STEREO, notes: list | None = None,
+                     etkdg_fraction: float = 0.0) -> MoleculeState:
     """The state of one input molecule: explicit H, stereo resolved, graph, bonds, stereo spec and bounds.
 
     Raises:
@@ -69,9 +71,11 @@ def prepare_molecule(mol: Chem.Mol, n: int, uid: int, source: str, oversample: f
     rcov = np.array([table.GetRcovalent(a.GetAtomicNum()) for a in mol.GetAtoms()])
     frags = sorted(Chem.GetMolFrags(mol), key=len, reverse=True)
     multi = len(frags) > 1
+    n_requested = math.ceil(oversample * int(n) - 1e-9)
     return MoleculeState(mol=mol, graph=graph, spec=stereo_spec(mol), bonds=bonds,
                          bond_ref=rcov[bonds[:, 0]] + rcov[bonds[:, 1]] if len(bonds) else np.zeros(0),
-                         n_requested=math.ceil(oversample * int(n) - 1e-9), n_keep=int(n), uid=uid,
+                         n_requested=n_requested, n_keep=int(n), uid=uid,
+                         n_from_etkdg=math.ceil(etkdg_fraction * n_requested - 1e-9),
                          bounds=geometry_bounds(mol),
                          fragments=[np.array(f, dtype=np.int64) for f in frags] if multi else None,
                          radii=np.array([table.GetRvdw(a.GetAtomicNum()) for a in mol.GetAtoms()]) if multi else None)
