@@ -525,8 +525,11 @@ def parse_preset_overrides(items: "list[str] | tuple[str, ...] | None") -> dict:
 #: levels with a few steps each, then denoises, and keeps the most diverse half of twice the conformers asked
 #: for; its numbers were chosen by measurement (scripts/bench_sample.py, scripts/explore_selection.py,
 #: docs/benchmarks.md). ``edm`` samples from pure noise over the model's whole noise range with the Heun
-#: sampler in 25 levels (49 network calls per conformer), for models trained with ``model.precond: edm``; its
-#: churn and levels are a starting point, to be chosen by measurement once such a model is trained.
+#: sampler (EDM's rho-7 levels, churn 5) in 6 levels, 11 network calls per conformer, for models trained with
+#: ``model.precond: edm``; a conformer the checks send back is resampled from an ETKDG guess (the ``fast``
+#: refinement). ``edm-select`` samples 1.5 x the conformers asked for the same way, relaxes them all with MMFF94
+#: and keeps the most diverse within 4 kcal/mol of the lowest energy (more precise, less recall). Levels,
+#: churn, oversampling and window were chosen by measurement (scripts/tune_preset.py, docs/benchmarks.md).
 #: The names are :data:`confgen.options.PRESET_NAMES` (what ``confgen sample --help`` lists without this module).
 SAMPLER_PRESETS: dict[str, SamplerPreset] = {
     "confgf": SamplerPreset(method="ald", init="noise", init_std=1.0, sigma_max=10.0, sigma_min=0.01, num_levels=50,
@@ -535,7 +538,12 @@ SAMPLER_PRESETS: dict[str, SamplerPreset] = {
     "fast": SamplerPreset(method="pc", init="etkdg", init_std=None, sigma_max=0.3, sigma_min=0.01, num_levels=5,
                           steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=1000.0, max_retries=3,
                           retry_step_factor=0.5, noise_fallback_levels=50, rho=None, churn=0.0, oversample=2.0),
-    "edm": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None, num_levels=25,
+    "edm": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None, num_levels=6,
                          steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None, max_retries=3,
-                         retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0, oversample=1.0),
+                         retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0, oversample=1.0,
+                         retry_from_etkdg=True),
+    "edm-select": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None,
+                                num_levels=6, steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None,
+                                max_retries=3, retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0,
+                                oversample=1.5, retry_from_etkdg=True, energy_window=4.0),
 }

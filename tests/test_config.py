@@ -152,7 +152,7 @@ def test_confgf_preset_is_faithful_and_calls_are_counted():
     assert p.eps == pytest.approx(2 * 2.4e-6)
     assert p.evals_per_sample == 5001
     assert resolve_preset("fast").evals_per_sample < 100
-    assert resolve_preset("edm").evals_per_sample == 49
+    assert resolve_preset("edm").evals_per_sample == 11 == resolve_preset("edm-select").evals_per_sample  # <= 50
     fb = resolve_preset("fast").noise_fallback()
     assert (fb.method, fb.init, fb.sigma_max, fb.num_levels, fb.steps_per_level) == ("pc", "noise", None, 50, 0)
     assert resolve_preset("confgf").noise_fallback() is None

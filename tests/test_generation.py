@@ -97,7 +97,7 @@ def test_retry_from_etkdg_resamples_stereo_failures_from_a_guess():
     mol, right = _reference(CHIRAL)
     _, wrong = _reference("CC/C=C\\C[C@H](O)/C=C/[C@H](C)Cl")  # same atom order, one centre inverted
     noise = resolve_preset("edm", {"num_levels": 4, "churn": 0.0, "sigma_max": 2.0, "sigma_min": 0.01,
-                                   "max_retries": 2})
+                                   "max_retries": 2, "retry_from_etkdg": False})
 
     def run(**changes):
         stats, errors = GenerationStats(), []
@@ -120,7 +120,8 @@ def test_etkdg_fraction_starts_that_share_of_the_candidates_from_guesses():
     mol, right = _reference(CHIRAL)
     _, wrong = _reference("CC/C=C\\C[C@H](O)/C=C/[C@H](C)Cl")  # from noise: always the wrong diastereomer
     preset = resolve_preset("edm", {"num_levels": 4, "churn": 0.0, "sigma_max": 2.0, "sigma_min": 0.01,
-                                    "max_retries": 1, "oversample": 2.0, "etkdg_fraction": 0.5})
+                                    "max_retries": 1, "oversample": 2.0, "etkdg_fraction": 0.5,
+                                    "retry_from_etkdg": False})
     stats = GenerationStats()
     (out,) = generate_conformers(GenerationRequest([mol], [3], model=StartDependentScore(wrong, right),
                                                    preset=preset, relax="none", seed=2, progress=False), stats=stats)
@@ -312,15 +313,16 @@ def test_network_off_selects_and_returns_the_etkdg_guesses_unchanged(tiny_model,
 
 
 def test_edm_preset_from_pure_noise_counts_calls_and_keeps_stereo():
-    """The from-noise Heun preset (no ETKDG at all): 49 network calls per conformer, mirror images repaired."""
+    """The from-noise Heun preset (no ETKDG when nothing fails): 11 network calls per conformer, mirror images
+    repaired."""
 
     mol, ref = _reference(CHIRAL)
     model = TargetScore([torch.from_numpy(mirror(ref.numpy())).float()], s0=0.05)
     stats = GenerationStats()
     (out,) = generate_conformers(GenerationRequest([mol], [5], model=model, preset="edm", relax="none", seed=4,
                                                    progress=False), stats=stats)
-    assert resolve_preset("edm").evals_per_sample == 49 <= 50
-    assert out.GetNumConformers() == 5 and stats.samples == 5 and stats.network_evals == 5 * 49
+    assert resolve_preset("edm").evals_per_sample == 11 <= 50
+    assert out.GetNumConformers() == 5 and stats.samples == 5 and stats.network_evals == 5 * 11
     assert stats.stereo_mirrored == 5 and stats.stereo_resampled == 0
     assert all(_rdkit_stereo_matches(out, c.GetId()) for c in out.GetConformers())
     ref_c = ref.numpy() - ref.numpy().mean(0)
@@ -383,6 +385,9 @@ def test_request_checks_its_settings_and_budgets_the_progress_bar():
     assert req.progress_budgets() == {"embedding": 12, "sampling": 6, "relaxing": 0, "writing": 0}
     assert progress_budgets([3], resolve_preset("edm"), "mmff", write=True) == {
         "embedding": 0, "sampling": 3, "relaxing": 3, "writing": 3}
+    # edm-select: 1.5 x candidates from noise, every candidate relaxed before the selection
+    assert progress_budgets([4], resolve_preset("edm-select"), "mmff") == {
+        "embedding": 0, "sampling": 6, "relaxing": 6, "writing": 0}
     assert GenerationRequest([mol], 2, network=False).preset.noise_fallback_levels == 0
     with pytest.raises(ConfgenError, match="relax"):
         GenerationRequest([mol], 2, relax="uff")
