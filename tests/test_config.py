@@ -50,7 +50,7 @@ def test_relative_init_from_is_resolved_like_the_data_path(tmp_path, monkeypatch
     cfg = load_config(sub / "c.yaml", overrides=["train.init_from=x/best.pt"])
     assert cfg.train.init_from == str(REPO / "x" / "best.pt")
     shipped = load_config(REPO / "configs" / "edm_finetune_clofnet.yaml")
-    assert Path(shipped.train.init_from).is_file()  # the shipped model it fine-tunes
+    assert Path(shipped.train.init_from).is_file()  # the issue-6 model it fine-tunes
 
 
 def test_overrides_are_typed():

@@ -189,13 +189,14 @@ def test_edm_preconditioning_is_tweedie_of_the_denoiser(backbone):
         torch.testing.assert_close(model(batch, pos, sig), -x / (16.0 + sd**2), atol=1e-12, rtol=0)
 
 
-def test_shipped_checkpoint_loads_with_the_eps_parameterisation_and_unchanged_scores():
-    """The default model (a checkpoint without precond/sigma_data keys) scores exactly as before EDM existed."""
+def test_eps_checkpoint_loads_with_the_eps_parameterisation_and_unchanged_scores():
+    """The issue-6 default model (a checkpoint without precond/sigma_data keys, kept in data/checkpoints) scores
+    exactly as before EDM existed."""
     import json
 
     from confgen.checkpoint import load_model
 
-    model = load_model(None).double()
+    model = load_model(Path(__file__).parents[1] / "data" / "checkpoints" / "issue6_default_eps.pt").double()
     assert model.precond == "eps" and model.config.noise.distribution == "levels"
     saved = json.loads((Path(__file__).parent / "data" / "default_model_scores.json").read_text())
     batch = Batch.from_data_list([conformer(g, 0) for g in _real_graphs(2)])
