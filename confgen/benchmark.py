@@ -119,13 +119,15 @@ def _generate_worker(job: dict) -> dict:
         elif method in PIPELINE_METHODS:
             import torch
 
-            from confgen.checkpoint import load_model
+            from confgen.checkpoint import load_model, model_for_preset
+            from confgen.config import resolve_preset
             from confgen.generation import GenerationRequest, GenerationStats, generate_conformers
 
             torch.set_num_threads(1)
             network = method.startswith("confgen")
             # None: the shipped default model; the network-off ablation loads none
-            model = load_model(job.get("model"), device="cpu") if network else None
+            preset = resolve_preset(job.get("preset"))
+            model = load_model(model_for_preset(job.get("model"), preset), device="cpu") if network else None
             errs: list = []
             t0 = time.perf_counter()  # generation only, not model loading
             c0 = time.process_time()

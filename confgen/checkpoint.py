@@ -132,10 +132,31 @@ def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu", weight
 
 def default_checkpoint_path() -> Path | None:
     """Path of the shipped default checkpoint, or ``None`` if the package ships none."""
-    ref = resources.files("confgen.checkpoints").joinpath(DEFAULT_CHECKPOINT)
+    return shipped_checkpoint_path(DEFAULT_CHECKPOINT[:-3])
+
+
+def shipped_checkpoint_path(name: str) -> Path | None:
+    """Path of the checkpoint ``confgen/checkpoints/<name>.pt`` shipped in the package, or ``None``."""
+    ref = resources.files("confgen.checkpoints").joinpath(f"{name}.pt")
     if ref.is_file():
         return Path(str(ref))
     return None
+
+
+def model_for_preset(model, preset) -> object:
+    """The model a run uses: ``model`` when given, else the shipped checkpoint the sampler preset names
+    (:attr:`confgen.config.SamplerPreset.model`; ``None`` = the default model).
+
+    Raises:
+        ConfgenError: the preset names a checkpoint this installation does not ship.
+    """
+    if model is not None or preset is None or getattr(preset, "model", None) is None:
+        return model
+    path = shipped_checkpoint_path(preset.model)
+    if path is None:
+        raise ConfgenError(f"the sampler preset needs the model confgen/checkpoints/{preset.model}.pt, which this "
+                           "installation does not ship; pass one with --model")
+    return str(path)
 
 
 def load_model(path: str | os.PathLike | None = None, device: str | torch.device = "cpu"):

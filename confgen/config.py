@@ -346,6 +346,8 @@ class SamplerPreset:
         etkdg_fraction: init ``noise`` only: this share of each molecule's candidates (rounded up) starts from
             RDKit ETKDG guesses with the ``fast`` preset's refinement, the others from noise; the selection then
             chooses among both (0 = all from noise).
+        model: the checkpoint shipped in ``confgen/checkpoints`` (its name without ``.pt``) that this preset
+            uses when the caller gives no model (``None`` = ``default``); an explicit model always wins.
         energy_window: init ``noise`` with ``oversample`` > 1 and MMFF94 relaxation only: every candidate is
             relaxed, and the n kept are the most diverse of those within this many kcal/mol of the lowest MMFF94
             energy (topped up by energy when fewer are within); ``None`` = diverse selection before relaxation.
@@ -373,6 +375,7 @@ class SamplerPreset:
     retry_from_etkdg: bool = False
     etkdg_fraction: float = 0.0
     energy_window: float | None = None
+    model: str | None = None
 
     def __post_init__(self):
         for key, tp in _field_types(self).items():
@@ -528,7 +531,8 @@ def parse_preset_overrides(items: "list[str] | tuple[str, ...] | None") -> dict:
 #: sampler (EDM's rho-7 levels, churn 5) in 6 levels, 11 network calls per conformer, for models trained with
 #: ``model.precond: edm``; a conformer the checks send back is resampled from an ETKDG guess (the ``fast``
 #: refinement). ``edm-select`` samples 1.5 x the conformers asked for the same way, relaxes them all with MMFF94
-#: and keeps the most diverse within 4 kcal/mol of the lowest energy (more precise, less recall). Levels,
+#: and keeps the most diverse within 4 kcal/mol of the lowest energy (more precise, less recall). Both use the
+#: shipped EDM model (``confgen/checkpoints/edm.pt``) unless a model is given. Levels,
 #: churn, oversampling and window were chosen by measurement (scripts/tune_preset.py, docs/benchmarks.md).
 #: The names are :data:`confgen.options.PRESET_NAMES` (what ``confgen sample --help`` lists without this module).
 SAMPLER_PRESETS: dict[str, SamplerPreset] = {
@@ -541,9 +545,9 @@ SAMPLER_PRESETS: dict[str, SamplerPreset] = {
     "edm": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None, num_levels=6,
                          steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None, max_retries=3,
                          retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0, oversample=1.0,
-                         retry_from_etkdg=True),
+                         retry_from_etkdg=True, model="edm"),
     "edm-select": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None,
                                 num_levels=6, steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None,
                                 max_retries=3, retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0,
-                                oversample=1.5, retry_from_etkdg=True, energy_window=4.0),
+                                oversample=1.5, retry_from_etkdg=True, energy_window=4.0, model="edm"),
 }

@@ -97,3 +97,46 @@ def test_mmff_relax_that_inverts_a_centre_writes_the_unrelaxed_conformer():
         # the stored energy is MMFF94's energy of the written coordinates
         ff = AllChem.MMFFGetMoleculeForceField(typed, props, confId=conf.GetId())
         assert ff.CalcEnergy() == pytest.approx(conf.GetDoubleProp(PROP_MMFF_ENERGY), abs=1e-3)
+
+
+def test_edm_presets_use_the_shipped_edm_model_which_records_its_chain():
+    from pathlib import Path
+
+    from confgen.checkpoint import model_for_preset, shipped_checkpoint_path
+    from confgen.config import resolve_preset
+    from confgen.errors import ConfgenError
+    from confgen.generation import GenerationRequest
+
+    path = shipped_checkpoint_path("edm")
+    assert path is not None and path.stat().st_size < 20e6
+    # the package stays under 20 MB with every checkpoint it ships
+    assert sum(p.stat().st_size for p in path.parent.glob("*.pt")) < 20e6
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    assert Path(GenerationRequest([mol], [2], preset="edm").model) == path
+    assert Path(GenerationRequest([mol], [2], preset="edm-select").model) == path
+    assert GenerationRequest([mol], [2], preset="fast").model is None  # the default model
+    assert GenerationRequest([mol], [2], preset="edm", model="mine.pt").model == "mine.pt"  # explicit wins
+    with pytest.raises(ConfgenError, match="nothere.pt"):
+        model_for_preset(None, resolve_preset("edm", {"model": "nothere"}))
+    model = confgen.load_model(str(path))
+    assert model.precond == "edm"
+    chain = read_checkpoint(path)["trained_on"]
+    excluded = " ".join(f["path"] for f in chain["exclusion_files"])
+    for split in ("geom_qm9/test_smiles.csv", "geom_drugs/test_smiles.csv", "geom_drugs_tora3d7"):
+        assert split in excluded, split
+    assert chain["init_from"]["path"].endswith("best.pt")  # fine-tuned from s1, itself from the issue-6 model
+    assert chain["init_from"]["trained_on"]["init_from"]["path"].endswith("default.pt")
+
+
+def test_edm_preset_gives_stereo_correct_conformers_from_noise():
+    from confgen.generation import GenerationStats
+
+    smiles = "CC(=O)N[C@@H](Cc1ccc(O)cc1)C(=O)O"  # N-acetyl-L-tyrosine: not in the evaluation sets
+    stats = GenerationStats()
+    mol = confgen.generate(smiles, 4, seed=3, preset="edm", stats=stats)
+    assert mol.GetNumConformers() == 4 and stats.network_evals >= 4 * 11
+    pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+    assert check_stereo(stereo_spec(mol), pos).ok.all()
+    for b in mol.GetBonds():  # MMFF94-relaxed: every bond near its length
+        d = np.linalg.norm(pos[:, b.GetBeginAtomIdx()] - pos[:, b.GetEndAtomIdx()], axis=-1)
+        assert ((d > 0.9) & (d < 1.6)).all(), (b.GetIdx(), d)

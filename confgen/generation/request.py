@@ -71,6 +71,10 @@ class GenerationRequest:
             raise ConfgenError("batch_size must be at least 1")
         self.mols = list(self.mols)
         self.preset = resolve_preset(self.preset)
+        if self.network:
+            from confgen.checkpoint import model_for_preset
+
+            self.model = model_for_preset(self.model, self.preset)
         if not self.network:
             if self.preset.init != "etkdg":
                 raise ConfgenError("network=False needs a sampler preset with init 'etkdg' (nothing to start from)")

@@ -74,7 +74,9 @@ def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResul
     preset = resolve_preset(options.preset, dict(options.preset_overrides))
     bar = Progress(progress_budgets(chunk.counts, preset, options.relax, write=True), enabled=False)
     if chunk.records:
-        model = _worker_model(options.model, options.device)
+        from confgen.checkpoint import model_for_preset
+
+        model = _worker_model(model_for_preset(options.model, preset), options.device)
         request = GenerationRequest(
             [r.mol for r in chunk.records], chunk.counts, model=model, preset=preset, seed=options.seed,
             batch_size=options.batch_size, device=options.device, relax=options.relax, progress=bar,
