@@ -86,10 +86,10 @@ class StartDependentScore(torch.nn.Module):
         self.dummy = torch.nn.Parameter(torch.zeros(1))
         self.noise_model, self.guess_model = TargetScore([from_noise]), TargetScore([from_guess])
         self.cutoff, self.schedule = 0.0, self.noise_model.schedule
-        self.start: dict[int, bool] = {}
+        self.start: dict[int, tuple] = {}  # id(batch) -> (started from noise, the batch: keeps its id unique)
 
     def forward(self, batch, pos, sigma, pairs=None):
-        noisy = self.start.setdefault(id(batch), float(sigma.max()) > 1.0)
+        noisy, _ = self.start.setdefault(id(batch), (float(sigma.max()) > 1.0, batch))
         return (self.noise_model if noisy else self.guess_model)(batch, pos, sigma)
 
 
