@@ -63,7 +63,7 @@ def test_sampler_reproduces_a_gaussian(method):
 
 @pytest.mark.parametrize("churn", [0.0, 5.0])
 def test_heun_from_pure_noise_in_49_calls_reproduces_a_gaussian(churn):
-    """The edm preset's sampler: 25 EDM levels, 2 x 25 - 1 score calls, right mean and spread.
+    """The edm presets' Heun sampler at 25 EDM levels (2 x 25 - 1 score calls): right mean and spread.
 
     Starting from N(0, sigma_max^2) instead of N(mu, s0^2 + sigma_max^2), the deterministic flow keeps a
     fraction ~ s0 / sigma_max of that offset (|mu| ~ 2 A here, unlike rotation-averaged molecules whose mean is
@@ -71,7 +71,7 @@ def test_heun_from_pure_noise_in_49_calls_reproduces_a_gaussian(churn):
     too wide (discretisation error; 3 % at 50 levels), hence the 12 % tolerance."""
     G, s0 = 400, 0.5
     mu, score_fn, batch = _gaussian(G, s0)
-    params = resolve_preset("edm", {"sigma_max": 80.0, "sigma_min": 0.01, "churn": churn})
+    params = resolve_preset("edm", {"sigma_max": 80.0, "sigma_min": 0.01, "churn": churn, "num_levels": 25})
     sigmas = noise_levels(params)
     assert len(sigmas) == 25 and params.evals_per_sample == 49
     g = torch.Generator().manual_seed(3)
