@@ -98,9 +98,6 @@ def most_diverse_in_window(mol: Chem.Mol, positions: list[np.ndarray], energies:
     GEOM's ensembles keep conformers within 6 kcal/mol of the lowest (CREST); high-energy minima of a sampler's
     candidates are the ones least likely to lie near a reference conformer.
     """
-    from confgen.chem.conformers import with_positions
-    from confgen.chem.rmsd import self_rmsd
-
     e = np.asarray(energies, dtype=np.float64)
     if len(positions) != len(e):
         raise ValueError("one energy per conformer is needed")
@@ -110,9 +107,7 @@ def most_diverse_in_window(mol: Chem.Mol, positions: list[np.ndarray], energies:
     inside = [i for i in order if e[i] <= e[order[0]] + window]
     if len(inside) <= n:
         return sorted(order[:n])
-    sub = [positions[i] for i in inside]
-    rmsd = self_rmsd(with_positions(mol, sub))
-    picks = select(list(range(len(inside))), rmsd, n, "diverse", np.random.default_rng(0))
+    picks = most_diverse(mol, [positions[i] for i in inside], n)  # starts from the lowest energy
     return sorted(inside[k] for k in picks)
 
 
