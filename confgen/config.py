@@ -351,6 +351,9 @@ class SamplerPreset:
         energy_window: init ``noise`` with ``oversample`` > 1 and MMFF94 relaxation only: every candidate is
             relaxed, and the n kept are the most diverse of those within this many kcal/mol of the lowest MMFF94
             energy (topped up by energy when fewer are within); ``None`` = diverse selection before relaxation.
+        trans_amides: turn every acyclic secondary amide that a sample leaves cis or twisted trans before the
+            checks (:func:`confgen.chem.amides.turn_amides_trans`: a rigid rotation about the C-N bond; stereo,
+            bond lengths and angles unchanged), as nearly all of them are in GEOM's and in GFN2-xTB ensembles.
 
     Raises:
         ConfgenError: (on construction) a value of the wrong type or out of range.
@@ -376,6 +379,7 @@ class SamplerPreset:
     etkdg_fraction: float = 0.0
     energy_window: float | None = None
     model: str | None = None
+    trans_amides: bool = False
 
     def __post_init__(self):
         for key, tp in _field_types(self).items():
@@ -541,13 +545,15 @@ SAMPLER_PRESETS: dict[str, SamplerPreset] = {
                             retry_step_factor=0.5, noise_fallback_levels=0, rho=None, churn=0.0, oversample=1.0),
     "fast": SamplerPreset(method="pc", init="etkdg", init_std=None, sigma_max=0.3, sigma_min=0.01, num_levels=5,
                           steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=1000.0, max_retries=3,
-                          retry_step_factor=0.5, noise_fallback_levels=50, rho=None, churn=0.0, oversample=2.0),
+                          retry_step_factor=0.5, noise_fallback_levels=50, rho=None, churn=0.0, oversample=2.0,
+                          trans_amides=True),
     "edm": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None, num_levels=6,
                          steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None, max_retries=3,
                          retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0, oversample=1.0,
-                         retry_from_etkdg=True, model="edm"),
+                         retry_from_etkdg=True, model="edm", trans_amides=True),
     "edm-select": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None,
                                 num_levels=6, steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None,
                                 max_retries=3, retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0,
-                                oversample=1.5, retry_from_etkdg=True, energy_window=4.0, model="edm"),
+                                oversample=1.5, retry_from_etkdg=True, energy_window=4.0, model="edm",
+                                trans_amides=True),
 }

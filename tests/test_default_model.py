@@ -140,3 +140,24 @@ def test_edm_preset_gives_stereo_correct_conformers_from_noise():
     for b in mol.GetBonds():  # MMFF94-relaxed: every bond near its length
         d = np.linalg.norm(pos[:, b.GetBeginAtomIdx()] - pos[:, b.GetEndAtomIdx()], axis=-1)
         assert ((d > 0.9) & (d < 1.6)).all(), (b.GetIdx(), d)
+
+
+def test_edm_preset_turns_cis_amides_trans():
+    from confgen.chem.amides import TRANS_MIN_DEG, amide_rotors, dihedrals
+    from confgen.config import resolve_preset
+    from confgen.generation import GenerationStats
+
+    smiles = "CC(=O)Nc1ccc(C(=O)NC2CCCCC2)cc1"  # two secondary amides; not in the evaluation sets
+    runs = {}
+    for turn in (False, True):
+        stats = GenerationStats()
+        preset = resolve_preset("edm", {"trans_amides": turn})
+        mol = confgen.generate(smiles, 8, seed=5, preset=preset, relax="none", stats=stats)
+        pos = np.stack([c.GetPositions() for c in mol.GetConformers()])
+        runs[turn] = (np.rad2deg(np.abs(dihedrals(pos, amide_rotors(mol).quads))), stats)
+    phi_off, stats_off = runs[False]
+    phi_on, stats_on = runs[True]
+    assert stats_off.amides_turned == 0
+    assert (phi_on >= TRANS_MIN_DEG).all()  # every amide written trans
+    assert (phi_off < TRANS_MIN_DEG).any() and stats_on.amides_turned > 0  # the sampler alone leaves some cis
+    assert "amides turned trans" in stats_on.repairs()

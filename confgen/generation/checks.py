@@ -7,7 +7,9 @@
    larger ones (:func:`confgen.validity.separate_fragments`);
 3. stereo (:mod:`confgen.chem.stereo`): a conformer whose specified centres are all inverted is mirrored; any other
    stereo error is resampled; a conformer is never returned with the wrong specified stereo;
-4. physical validity: heavy-atom bond lengths, bond angles and clashes within the limits of PoseBusters' "mol"
+4. amides (preset ``trans_amides``): acyclic secondary amides left cis or twisted are turned trans
+   (:func:`confgen.chem.amides.turn_amides_trans`);
+5. physical validity: heavy-atom bond lengths, bond angles and clashes within the limits of PoseBusters' "mol"
    checks (:func:`confgen.validity.geometry_bounds`); a conformer outside them is sampled again, and kept as
    the last resort should no retry get inside. When MMFF94 relaxation follows (``check_bounds=False``) this
    check waits for the relaxed coordinates (the pipeline marks them): the minimisation repairs bond lengths,
@@ -22,6 +24,7 @@ import torch
 from confgen.generation.state import MoleculeState
 from confgen.generation.stats import GenerationStats
 from confgen.sampling import SampleResult
+from confgen.chem.amides import turn_amides_trans
 from confgen.chem.stereo import repair_stereo
 from confgen.validity import separate_fragments, within_bounds
 
@@ -71,6 +74,9 @@ def accept_chunk(chunk: list[tuple[int, int]], states: list[MoleculeState], res:
         pos = np.stack([p for _, p in items])  # [K, N, 3]
         fixed, good, mirrored = repair_stereo(st.spec, pos)
         stats.stereo_mirrored += int(mirrored.sum())
+        if st.amides is not None and len(st.amides):  # preset trans_amides: a rigid rotation, stereo unchanged
+            fixed, turned = turn_amides_trans(st.amides, fixed)
+            stats.amides_turned += int(turned[good].sum())
         in_bounds = (within_bounds(st.bounds, fixed) if check_bounds and st.bounds is not None
                      else np.ones(len(items), bool))
         for (j, _), p, g_ok, b_ok in zip(items, fixed, good, in_bounds):

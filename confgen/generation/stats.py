@@ -24,6 +24,7 @@ class GenerationStats:
             sample had the right stereo and no broken bond.
         stereo_mirrored: conformers repaired by mirroring.
         stereo_resampled: conformers resampled because of a stereo error a mirror cannot fix.
+        amides_turned: secondary amides turned trans in accepted samples (preset ``trans_amides``).
         dropped: conformers given up after ``max_retries`` retries.
         from_noise: conformers sampled from pure noise because ETKDG could not embed their initial guess
             (preset parameter ``noise_fallback_levels``).
@@ -44,6 +45,7 @@ class GenerationStats:
     outside_bounds: int = 0
     stereo_mirrored: int = 0
     stereo_resampled: int = 0
+    amides_turned: int = 0
     dropped: int = 0
     from_noise: int = 0
     relax_skipped: int = 0
@@ -62,6 +64,7 @@ class GenerationStats:
                 f"blow-ups and {self.bad_geometry} broken geometries retried with smaller steps; "
                 f"{self.outside_bounds} written outside the PoseBusters bounds; {self.from_noise} sampled from "
                 f"noise where ETKDG failed; {self.dropped} conformers dropped"
+                + (f"; {self.amides_turned} cis or twisted amides turned trans" if self.amides_turned else "")
                 + (f"; {self.relax_reverted} written unrelaxed (MMFF94 changed their stereo)"
                    if self.relax_reverted else ""))
 
