@@ -172,6 +172,43 @@ def test_samples_outside_posebusters_bounds_are_resampled_then_kept_as_last_reso
     assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
 
 
+def test_relaxed_conformers_outside_the_bounds_are_resampled_then_kept(monkeypatch):
+    """With MMFF94, PoseBusters' bounds are judged on the relaxed coordinates; a slot outside them is sampled and
+    relaxed again, and after max_retries retries its last relaxed sample is written, marked outside."""
+    import confgen.generation.pipeline as pipeline
+
+    mol, ref = _reference("CC(C)Cc1ccc([C@H](C)C(=O)O)cc1")
+    real = pipeline.within_bounds
+    calls = []
+
+    def first_out_once(bounds, pos):  # the first relaxed conformer of the first relaxation is outside
+        ok = real(bounds, pos)
+        if not calls:
+            ok = ok.copy()
+            ok[0] = False
+        calls.append(len(pos))
+        return ok
+
+    monkeypatch.setattr(pipeline, "within_bounds", first_out_once)
+    stats = GenerationStats()
+    (out,) = generate_conformers(GenerationRequest([mol], [3], model=TargetScore([ref]), preset=STUB_PRESET,
+                                                   relax="mmff", seed=4, progress=False), stats=stats)
+    assert calls[:2] == [3, 1]  # all three relaxed, then the resampled slot alone
+    assert stats.samples == 4 and stats.bad_geometry == 1 and stats.outside_bounds == 0
+    assert [c.GetIntProp(PROP_WITHIN_BOUNDS) for c in out.GetConformers()] == [1, 1, 1]
+    assert all(c.HasProp(PROP_MMFF_ENERGY) for c in out.GetConformers())
+    assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
+
+    monkeypatch.setattr(pipeline, "within_bounds", lambda bounds, pos: np.zeros(len(pos), bool))
+    stats = GenerationStats()
+    (out,) = generate_conformers(GenerationRequest([mol], [3], model=TargetScore([ref]), preset=STUB_PRESET,
+                                                   relax="mmff", seed=4, progress=False), stats=stats)
+    assert stats.samples == 3 * (STUB_PRESET.max_retries + 1) and stats.dropped == 0
+    assert out.GetNumConformers() == 3 and stats.outside_bounds == 3
+    assert [c.GetIntProp(PROP_WITHIN_BOUNDS) for c in out.GetConformers()] == [0, 0, 0]
+    assert all(c.HasProp(PROP_MMFF_ENERGY) for c in out.GetConformers())
+
+
 def test_energy_window_relaxes_every_candidate_and_keeps_low_energies():
     """Preset energy_window (init noise, oversampled, MMFF94): all candidates are relaxed and the kept ones are
     the most diverse within the window of the lowest energy (window 0: the lowest energies)."""

@@ -10,15 +10,18 @@
 2. **sampling** (:mod:`confgen.generation.sampler`): one batch per forward pass (packed by size on a GPU, fewer
    where memory runs out, :mod:`confgen.batching`), a sampler of :mod:`confgen.sampling` on the model's score;
 3. **check/repair** (:mod:`confgen.generation.checks`): blow-ups, broken bonds, stereo (mirrored or resampled),
-   PoseBusters' bounds (with MMFF94 relaxation, on the relaxed coordinates only); failing slots go back to
-   step 1 (a new ETKDG guess) with a smaller step size;
+   secondary amides turned trans (preset ``trans_amides``), PoseBusters' bounds (with MMFF94 relaxation, on the
+   relaxed coordinates only: step 5); failing slots go back to step 1 (a new ETKDG guess) with a smaller step size;
 4. **selection** (:func:`confgen.chem.selection.most_diverse`): candidates sampled from noise (no ETKDG guess to
    preselect) are reduced to the n most diverse after sampling; with the preset's ``energy_window`` and MMFF94
    relaxation, every candidate is relaxed first and the n most diverse within the window of the lowest MMFF94
    energy are kept (:func:`confgen.chem.selection.most_diverse_in_window`);
 5. **relaxation** (:mod:`confgen.generation.relaxation`): MMFF94 (``relax="mmff"``, the default; energy stored
    as the conformer property ``confgen_mmff_energy``), followed by a second stereo check: a conformer whose
-   stereo the minimisation changed (strained bridgeheads) is returned unrelaxed.
+   stereo the minimisation changed (strained bridgeheads) is returned unrelaxed. Where no selection follows
+   sampling (every preset but ``edm-select``), each conformer is relaxed as soon as it is sampled and one whose
+   relaxed coordinates are outside PoseBusters' bounds goes back to step 1 like any conformer the checks send
+   back (:func:`_relax_in_bounds`).
 
 A conformer still failing after ``max_retries`` retries is dropped (wrong stereo, broken bonds) or, when only
 the PoseBusters limits were missed, written as last sampled; both are counted in
@@ -58,7 +61,8 @@ from confgen.generation.request import GenerationRequest, resolve_model
 from confgen.generation.sampler import noise_levels, sample_chunk
 from confgen.generation.state import MoleculeState, prepare_molecule
 from confgen.generation.stats import GenerationStats
-from confgen.chem.conformers import with_conformers
+from confgen.chem.conformers import with_conformers, with_positions
+from confgen.chem.forcefield import has_mmff_params
 from confgen.chem.selection import most_diverse, most_diverse_in_window
 from confgen.io import PROP_MMFF_ENERGY, PROP_WITHIN_BOUNDS, mol_from_smiles
 from confgen.progress import Progress
@@ -94,7 +98,8 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
         try:
             states.append(prepare_molecule(mol, nums[i], req.ids[i], req.sources[i], preset.oversample,
                                            stereo=req.stereo, notes=stats.warnings,
-                                           etkdg_fraction=preset.etkdg_fraction if preset.init == "noise" else 0.0))
+                                           etkdg_fraction=preset.etkdg_fraction if preset.init == "noise" else 0.0,
+                                           trans_amides=preset.trans_amides))
         except InputError as exc:
             if errors is None:
                 raise
@@ -105,11 +110,15 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
     bar = Progress(budgets, enabled=bool(req.progress)) if own_bar else req.progress
     before = dict(bar.done)
     try:
-        live = [s for s in states if s is not None and s.n_requested > 0]
+        live_idx = [i for i, s in enumerate(states) if s is not None and s.n_requested > 0]
+        live = [states[i] for i in live_idx]
         if live:
             model = resolve_model(req.model, dev) if req.network else None
-            _sample_all(live, model=model, preset=preset, seed=int(seed), batch_size=req.batch_size, device=dev,
-                        workers=req.workers, progress=bar, stats=stats, check_bounds=req.relax != "mmff")
+            sample = dict(model=model, preset=preset, seed=int(seed), batch_size=req.batch_size, device=dev,
+                          workers=req.workers, progress=bar, stats=stats, check_bounds=req.relax != "mmff")
+            _sample_all(live, **sample)
+            if req.relax == "mmff":
+                _relax_in_bounds(live, sample, sources=[req.sources[i] for i in live_idx])
         out = _finish(states, bar, req, stats=stats, errors=errors)
         bar.settle(budgets, before)  # work these molecules did not need (failed inputs, dropped conformers)
         return out
@@ -120,10 +129,11 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
 
 def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, seed: int, batch_size: int,
                 device: torch.device, workers: int, progress: Progress, stats: GenerationStats,
-                check_bounds: bool = True) -> None:
-    """Initial guess, sampling and check/repair of every requested slot of every molecule, in rounds until
-    every slot is accepted or out of retries (fills ``state.pos``). ``check_bounds=False`` (MMFF94 follows):
-    PoseBusters' bounds are judged on the relaxed coordinates only (:func:`accept_chunk`).
+                check_bounds: bool = True, slots: list[tuple[int, int]] | None = None, first_round: int = 0) -> None:
+    """Initial guess, sampling and check/repair of every requested slot of every molecule (or of ``slots``:
+    (state index, slot) pairs), in rounds from ``first_round`` until every slot is accepted or out of retries
+    (fills ``state.pos``). ``check_bounds=False`` (MMFF94 follows): PoseBusters' bounds are judged on the relaxed
+    coordinates only (:func:`accept_chunk`, :func:`_relax_in_bounds`).
 
     ``model=None``: the network is off; the ETKDG initial guesses are taken as they are.
     """
@@ -137,8 +147,8 @@ def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, se
     fb_sigmas = noise_levels(fallback, model) if fallback else None
     refine = preset.etkdg_refinement() if model is not None else None  # noise starts: ETKDG-seeded slots
     refine_sigmas = noise_levels(refine, model) if refine else None
-    pending = [(k, j) for k, st in enumerate(states) for j in range(st.n_requested)]
-    round_ = 0
+    pending = [(k, j) for k, st in enumerate(states) for j in range(st.n_requested)] if slots is None else slots
+    round_ = first_round
     packer = BatchPacker(batch_size, by_size=device.type == "cuda")
     while pending:
         pending = [(k, j) for k, j in pending if not states[k].too_large]
@@ -208,6 +218,52 @@ def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, se
         round_ += 1
 
 
+def _relax_in_bounds(states: list[MoleculeState], sample: dict, *, sources: list[str]) -> None:
+    """MMFF94 relaxation with PoseBusters' bounds judged on the relaxed coordinates, for the molecules whose
+    conformers need no selection after sampling (``fast``, ``edm``; not the candidates of ``edm-select``).
+
+    Every sampled slot is relaxed (into ``state.relaxed``); a slot whose relaxed conformer is outside the bounds
+    is sampled again (as a conformer the checks sent back: :func:`_sample_all` from its second round, so
+    ``retry_from_etkdg`` applies) and relaxed again, until it is inside or has had ``max_retries`` retries; the
+    last relaxed sample is kept then (and marked outside by :func:`_finish`). ``sample``: the keyword arguments
+    of :func:`_sample_all`.
+    """
+    preset, stats, bar = sample["preset"], sample["stats"], sample["progress"]
+    todo = [k for k, st in enumerate(states)
+            if st.pos and len(st.pos) <= st.n_keep and st.bounds is not None and has_mmff_params(Chem.Mol(st.mol))]
+    while todo:
+        again: list[tuple[int, int]] = []
+        for k in todo:
+            st = states[k]
+            slots = [j for j in sorted(st.pos) if j not in st.relaxed]
+            if not slots:
+                continue
+            mol = with_positions(st.mol, [st.pos[j] for j in slots])
+            flags: list[bool] = []
+            with bar.phase("relaxing"):  # counters of retried samples do not count: only what is written
+                mol = relax_mmff(mol, st, sample["workers"], GenerationStats(), sources[k], bar, reverted=flags)
+            confs = list(mol.GetConformers())
+            pos = np.stack([c.GetPositions() for c in confs])
+            inside = within_bounds(st.bounds, pos)
+            for j, p, conf, flag, ok in zip(slots, pos, confs, flags, inside):
+                st.relaxed[j] = (p, conf.GetDoubleProp(PROP_MMFF_ENERGY), flag)
+                if not ok and st.attempts.get(j, 0) <= preset.max_retries:
+                    again.append((k, j))
+        if not again:
+            return
+        kept = {}
+        for k, j in again:  # the slot's sample is the fallback should no retry pass the checks
+            st = states[k]
+            st.fallback[j] = st.pos.pop(j)
+            kept[(k, j)] = (st.fallback[j], st.relaxed.pop(j))
+            stats.bad_geometry += 1
+        _sample_all(states, **sample, slots=again, first_round=1)
+        for (k, j), (old, relaxed) in kept.items():
+            if states[k].pos.get(j) is old:  # no retry passed the checks: the old sample came back
+                states[k].relaxed[j] = relaxed
+        todo = sorted({k for k, _ in again})
+
+
 def _finish(states: list[MoleculeState | None], bar: Progress, req: GenerationRequest, *, stats: GenerationStats,
             errors: list | None) -> list:
     """Mols from the sampled states: selection (noise starts), relaxation, bounds marks, failures."""
@@ -217,13 +273,14 @@ def _finish(states: list[MoleculeState | None], bar: Progress, req: GenerationRe
             out.append(None)
             stats.failed_molecules += 1
             continue
-        mol = Chem.Mol(st.mol)
-        for k, slot in enumerate(sorted(st.pos)):
-            conf = Chem.Conformer(mol.GetNumAtoms())
-            conf.SetPositions(np.asarray(st.pos[slot], dtype=np.float64))
-            conf.SetId(k)
-            mol.AddConformer(conf, assignId=False)
-        relax = req.relax == "mmff" and mol.GetNumConformers() > 0
+        done = bool(st.pos) and all(j in st.relaxed for j in st.pos)  # relaxed by _relax_in_bounds
+        slots = sorted(st.pos)
+        mol = with_positions(st.mol, [st.relaxed[j][0] if done else st.pos[j] for j in slots])
+        if done:
+            for conf, j in zip(mol.GetConformers(), slots):
+                conf.SetDoubleProp(PROP_MMFF_ENERGY, float(st.relaxed[j][1]))
+                stats.relax_reverted += int(st.relaxed[j][2])
+        relax = req.relax == "mmff" and mol.GetNumConformers() > 0 and not done
         window = req.preset.energy_window
         if mol.GetNumConformers() > st.n_keep:  # candidates sampled from noise were not preselected
             if relax and window is not None:  # relax every candidate, keep the diverse low-energy ones

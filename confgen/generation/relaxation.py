@@ -17,13 +17,14 @@ RELAX_BLOCK = 8
 
 
 def relax_mmff(mol: Chem.Mol, st: MoleculeState, workers: int, stats: GenerationStats, source: str,
-               progress: Progress | None = None) -> Chem.Mol:
+               progress: Progress | None = None, reverted: list | None = None) -> Chem.Mol:
     """MMFF94-minimise every conformer (in blocks of :data:`RELAX_BLOCK`); store energies on the conformers.
 
     A conformer whose stereo the minimisation changed (strained polycycles: MMFF94 can push a bridgehead
     through its neighbours) is written unrelaxed, with its MMFF94 single-point energy. MMFF typing
     re-perceives aromaticity in place, so the force field works on a copy and the returned Mol keeps the
-    input's chemistry (bond types, aromatic flags) with the minimised coordinates.
+    input's chemistry (bond types, aromatic flags) with the minimised coordinates. ``reverted`` receives one
+    flag per conformer: written unrelaxed.
     """
     work = Chem.Mol(mol)
     if not has_mmff_params(work):
@@ -36,6 +37,8 @@ def relax_mmff(mol: Chem.Mol, st: MoleculeState, workers: int, stats: Generation
                            on_block=progress.advance if progress is not None else None)
     pos = np.stack([c.GetPositions() for c in work.GetConformers()])
     good = check_stereo(st.spec, pos).ok
+    if reverted is not None:
+        reverted.extend(bool(not g) for g in good)
     out = Chem.Mol(mol)
     out.RemoveAllConformers()
     for k, (before, after, energy, g) in enumerate(zip(mol.GetConformers(), work.GetConformers(), energies, good)):
