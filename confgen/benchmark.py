@@ -119,15 +119,19 @@ def _generate_worker(job: dict) -> dict:
         elif method in PIPELINE_METHODS:
             import torch
 
-            from confgen.checkpoint import load_model, model_for_preset
+            from confgen.checkpoint import model_for_preset
             from confgen.config import resolve_preset
             from confgen.generation import GenerationRequest, GenerationStats, generate_conformers
+            from confgen.generation.request import resolve_model
 
             torch.set_num_threads(1)
             network = method.startswith("confgen")
-            # None: the shipped default model; the network-off ablation loads none
-            preset = resolve_preset(job.get("preset"))
-            model = load_model(model_for_preset(job.get("model"), preset), device="cpu") if network else None
+            # None: each preset's shipped model; the network-off ablation loads none. Loaded before the clock
+            # starts (resolve_model keeps them for the request)
+            model = job.get("model")
+            if network:
+                for choice in resolve_preset(job.get("preset")).choices():
+                    resolve_model(model_for_preset(model, choice), torch.device("cpu"))
             errs: list = []
             t0 = time.perf_counter()  # generation only, not model loading
             c0 = time.process_time()

@@ -28,7 +28,7 @@ import yaml
 
 from confgen.chem.files import atomic_write
 from confgen.errors import ConfgenError
-from confgen.options import DEFAULT_PRESET
+from confgen.options import DEFAULT_PRESET, PRESET_NAMES
 
 
 @dataclass
@@ -354,6 +354,10 @@ class SamplerPreset:
         trans_amides: turn every acyclic secondary amide that a sample leaves cis or twisted trans before the
             checks (:func:`confgen.chem.amides.turn_amides_trans`: a rigid rotation about the C-N bond; stereo,
             bond lengths and angles unchanged), as nearly all of them are in GEOM's and in GFN2-xTB ensembles.
+        small_preset: a per-molecule choice (:meth:`for_molecule`): molecules of at most ``small_max_heavy_atoms``
+            heavy atoms, and every molecule when no MMFF94 relaxation follows, are generated with this named
+            preset (and its model) instead; ``None`` = every molecule with this preset.
+        small_max_heavy_atoms: see ``small_preset``.
 
     Raises:
         ConfgenError: (on construction) a value of the wrong type or out of range.
@@ -380,6 +384,8 @@ class SamplerPreset:
     energy_window: float | None = None
     model: str | None = None
     trans_amides: bool = False
+    small_preset: str | None = None
+    small_max_heavy_atoms: int = 0
 
     def __post_init__(self):
         for key, tp in _field_types(self).items():
@@ -418,6 +424,10 @@ class SamplerPreset:
             bad("churn", "must be a non-negative number")
         if not 1 <= self.oversample <= 10:
             bad("oversample", "must be a number from 1 to 10")
+        if self.small_max_heavy_atoms < 0:
+            bad("small_max_heavy_atoms", "must be a non-negative integer")
+        if self.small_preset is not None and self.small_preset not in PRESET_NAMES:
+            bad("small_preset", f"must be one of {', '.join(PRESET_NAMES)} or null")
 
     @classmethod
     def named(cls, name: str) -> "SamplerPreset":
@@ -445,6 +455,33 @@ class SamplerPreset:
     def to_dict(self) -> dict:
         """Plain dict of every parameter (JSON-able)."""
         return dataclasses.asdict(self)
+
+    def for_molecule(self, heavy_atoms: int, relax: str) -> "SamplerPreset":
+        """The preset a molecule of ``heavy_atoms`` heavy atoms is generated with (``relax``: ``"mmff"`` or
+        ``"none"``): ``small_preset`` for small molecules and for runs without MMFF94 relaxation, else this one.
+
+        Raises:
+            ConfgenError: ``small_preset`` itself chooses per molecule.
+        """
+        if self.small_preset is None:
+            return self
+        large, small = self.choices()
+        return large if heavy_atoms > self.small_max_heavy_atoms and relax == "mmff" else small
+
+    def choices(self) -> "tuple[SamplerPreset, ...]":
+        """Every preset :meth:`for_molecule` can return: this one (without ``small_preset``), then
+        ``small_preset``'s.
+
+        Raises:
+            ConfgenError: ``small_preset`` itself chooses per molecule.
+        """
+        if self.small_preset is None:
+            return (self,)
+        small = SamplerPreset.named(self.small_preset)
+        if small.small_preset is not None:
+            raise ConfgenError(f"sampler parameter small_preset={self.small_preset!r}: that preset chooses per "
+                               "molecule itself")
+        return self.replace(small_preset=None, small_max_heavy_atoms=0), small
 
     @property
     def evals_per_sample(self) -> int:
@@ -538,6 +575,10 @@ def parse_preset_overrides(items: "list[str] | tuple[str, ...] | None") -> dict:
 #: and keeps the most diverse within 4 kcal/mol of the lowest energy (more precise, less recall). Both use the
 #: shipped EDM model (``confgen/checkpoints/edm.pt``) unless a model is given. Levels,
 #: churn, oversampling and window were chosen by measurement (scripts/tune_preset.py, docs/benchmarks.md).
+#: ``auto`` chooses per molecule: ``edm`` (its settings) for molecules of more than 12 heavy atoms when MMFF94
+#: relaxation follows, ``fast`` for smaller ones and whenever the output is not relaxed; measured: ``fast`` recovers
+#: more QM9 DFT minima (small, rigid) and its raw output is better, ``edm`` + MMFF94 covers GEOM-Drugs ensembles
+#: better (docs/benchmarks.md).
 #: The names are :data:`confgen.options.PRESET_NAMES` (what ``confgen sample --help`` lists without this module).
 SAMPLER_PRESETS: dict[str, SamplerPreset] = {
     "confgf": SamplerPreset(method="ald", init="noise", init_std=1.0, sigma_max=10.0, sigma_min=0.01, num_levels=50,
@@ -556,4 +597,9 @@ SAMPLER_PRESETS: dict[str, SamplerPreset] = {
                                 max_retries=3, retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0,
                                 oversample=1.5, retry_from_etkdg=True, energy_window=4.0, model="edm",
                                 trans_amides=True),
+    "auto": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None, num_levels=6,
+                          steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None, max_retries=3,
+                          retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0, oversample=1.0,
+                          retry_from_etkdg=True, model="edm", trans_amides=True, small_preset="fast",
+                          small_max_heavy_atoms=12),
 }

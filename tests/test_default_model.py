@@ -161,3 +161,26 @@ def test_edm_preset_turns_cis_amides_trans():
     assert (phi_on >= TRANS_MIN_DEG).all()  # every amide written trans
     assert (phi_off < TRANS_MIN_DEG).any() and stats_on.amides_turned > 0  # the sampler alone leaves some cis
     assert "amides turned trans" in stats_on.repairs()
+
+
+def test_auto_preset_samples_each_molecule_with_its_choice_and_model():
+    """``auto``: the small molecule gets ``fast`` (ETKDG-seeded, default model), the drug-size one ``edm`` (from
+    noise, EDM model); both exactly as in a run of that preset alone (same seed and molecule ids)."""
+    from confgen.generation import GenerationRequest, GenerationStats, generate_conformers
+    from confgen.io import mol_from_smiles
+
+    mols = [mol_from_smiles(s, source="t") for s in ("CC(=O)Nc1ccc(C(=O)NC2CCCCC2)cc1", "OC1CCOC1")]
+    stats = GenerationStats()
+    out = generate_conformers(GenerationRequest(mols, [3, 4], preset="auto", seed=11, progress=False),
+                              stats=stats)
+    assert [m.GetNumConformers() for m in out] == [3, 4] and stats.seed == 11
+    alone = {}
+    for i, name in ((0, "edm"), (1, "fast")):
+        st = GenerationStats()
+        (alone[i],) = generate_conformers(GenerationRequest([mols[i]], [3, 4][i], preset=name, seed=11, ids=[i],
+                                                            progress=False), stats=st)
+        alone[(i, "evals")] = st.network_evals
+        np.testing.assert_allclose(np.stack([c.GetPositions() for c in out[i].GetConformers()]),
+                                   np.stack([c.GetPositions() for c in alone[i].GetConformers()]), atol=1e-4)
+    assert stats.network_evals == alone[(0, "evals")] + alone[(1, "evals")]
+    assert alone[(0, "evals")] >= 3 * 11 and alone[(1, "evals")] < 4 * 11  # edm: 11 calls, fast: 5

@@ -44,6 +44,7 @@ floating-point summation order inside the network).
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 
 import numpy as np
@@ -86,6 +87,8 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
     """
     req = request
     preset = req.preset
+    if preset.small_preset is not None:
+        return _generate_per_molecule(req, errors=errors, stats=stats)
     dev = resolve_device(req.device)
     stats = stats if stats is not None else GenerationStats()
     seed = secrets.randbits(31) if req.seed is None else req.seed
@@ -121,6 +124,38 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
                 _relax_in_bounds(live, sample, sources=[req.sources[i] for i in live_idx])
         out = _finish(states, bar, req, stats=stats, errors=errors)
         bar.settle(budgets, before)  # work these molecules did not need (failed inputs, dropped conformers)
+        return out
+    finally:
+        if own_bar:
+            bar.close()
+
+
+def _generate_per_molecule(req: GenerationRequest, *, errors: list | None,
+                           stats: GenerationStats | None) -> list[Chem.Mol | None]:
+    """A preset that chooses per molecule (``small_preset``): one run per chosen preset, each with that preset's
+    model unless the request names one (:meth:`confgen.config.SamplerPreset.for_molecule`); outputs in input
+    order, one bar and one set of counters over both."""
+    stats = stats if stats is not None else GenerationStats()
+    seed = secrets.randbits(31) if req.seed is None else req.seed
+    groups: dict[int, list[int]] = {}
+    choices = req.preset.choices()
+    for i, mol in enumerate(req.mols):
+        heavy = mol.GetNumHeavyAtoms() if isinstance(mol, Chem.Mol) else 0
+        groups.setdefault(choices.index(req.preset.for_molecule(heavy, req.relax)), []).append(i)
+    own_bar = not isinstance(req.progress, Progress)
+    budgets = req.progress_budgets()
+    bar = Progress(budgets, enabled=bool(req.progress)) if own_bar else req.progress
+    before = dict(bar.done)
+    out: list[Chem.Mol | None] = [None] * len(req.mols)
+    try:
+        for c, idx in sorted(groups.items()):
+            sub = dataclasses.replace(req, mols=[req.mols[i] for i in idx], num_confs=[req.num_confs[i] for i in idx],
+                                      ids=[req.ids[i] for i in idx], sources=[req.sources[i] for i in idx],
+                                      preset=choices[c], seed=seed, progress=bar)
+            for i, mol in zip(idx, generate_conformers(sub, errors=errors, stats=stats)):
+                out[i] = mol
+        stats.seed = int(seed)
+        bar.settle(budgets, before)
         return out
     finally:
         if own_bar:

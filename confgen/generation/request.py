@@ -25,7 +25,9 @@ class GenerationRequest:
         model: a score model (:class:`confgen.models.interface.ScoreModelInterface`), a checkpoint path, or
             ``None`` for the shipped default model.
         preset: sampler preset: a name, a :class:`confgen.config.SamplerPreset`, or ``None`` (the default);
-            a :class:`SamplerPreset` after construction.
+            a :class:`SamplerPreset` after construction. A preset that chooses per molecule (``auto``:
+            ``small_preset``) runs each molecule with its choice and that choice's model (unless ``model`` names
+            one); without the network, with its ETKDG-seeded choice.
         seed: random seed (``None`` = a fresh random seed, reported in ``stats.seed``).
         batch_size: conformers per forward pass (on a GPU: sorted by size, and fewer where memory runs out, see
             :mod:`confgen.batching`; a molecule whose one conformer does not fit is reported and skipped).
@@ -71,11 +73,13 @@ class GenerationRequest:
             raise ConfgenError("batch_size must be at least 1")
         self.mols = list(self.mols)
         self.preset = resolve_preset(self.preset)
-        if self.network:
+        if self.network and self.preset.small_preset is None:  # a per-molecule choice resolves it per group
             from confgen.checkpoint import model_for_preset
 
             self.model = model_for_preset(self.model, self.preset)
         if not self.network:
+            if self.preset.small_preset is not None:  # the ablation of a per-molecule choice: its ETKDG preset
+                self.preset = self.preset.choices()[-1]
             if self.preset.init != "etkdg":
                 raise ConfgenError("network=False needs a sampler preset with init 'etkdg' (nothing to start from)")
             self.preset = self.preset.replace(noise_fallback_levels=0)
@@ -96,6 +100,11 @@ class GenerationRequest:
         return progress_budgets(self.num_confs, self.preset, self.relax, write=write)
 
 
+def loaded_models() -> int:
+    """How many checkpoints :func:`resolve_model` has loaded in this process."""
+    return len(_LOADED)
+
+
 def progress_budgets(num_confs: list[int], preset: SamplerPreset, relax: str = "mmff",
                      write: bool = False) -> dict[str, int]:
     """The steps of each phase of a run (for :class:`confgen.progress.Progress`; its total never changes).
@@ -106,6 +115,9 @@ def progress_budgets(num_confs: list[int], preset: SamplerPreset, relax: str = "
         relax: ``"mmff"`` or ``"none"``.
         write: count a writing phase (the caller advances it).
     """
+    if preset.small_preset is not None:  # chosen per molecule: enough steps for either choice
+        each = [progress_budgets(num_confs, p, relax, write=write) for p in preset.choices()]
+        return {phase: max(b[phase] for b in each) for phase in each[0]}
     cands = sum(math.ceil(preset.oversample * int(n) - 1e-9) for n in num_confs)
     keep = sum(int(n) for n in num_confs)
     etkdg = preset.init == "etkdg"
@@ -114,17 +126,31 @@ def progress_budgets(num_confs: list[int], preset: SamplerPreset, relax: str = "
             "relaxing": relaxed if relax == "mmff" else 0, "writing": keep if write else 0}
 
 
+#: checkpoints loaded in this process: (path, device, mtime, size) -> model (eval mode, never changed)
+_LOADED: dict[tuple, ScoreModelInterface] = {}
+
+
 def resolve_model(model, device: torch.device) -> ScoreModelInterface:
     """The score model of a request on ``device``, in eval mode: ``None`` = the shipped default, a path = that
-    checkpoint, else the model itself.
+    checkpoint (loaded once per process and file version: :func:`loaded_models`), else the model itself.
 
     Raises:
         ConfgenError: a missing checkpoint, or a model without what :class:`ScoreModelInterface` asks for.
     """
     if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
-        from confgen.checkpoint import load_model
+        import os
 
-        return load_model(model, device=device)
+        from confgen.checkpoint import default_checkpoint_path, load_model
+
+        path = default_checkpoint_path() if model is None else model
+        try:
+            st = os.stat(path)
+            key = (os.path.abspath(os.fsdecode(path)), str(device), st.st_mtime_ns, st.st_size)
+        except (OSError, TypeError):  # missing: load_model says so clearly
+            return load_model(model, device=device)
+        if key not in _LOADED:
+            _LOADED[key] = load_model(path, device=device)
+        return _LOADED[key]
     if not isinstance(model, ScoreModelInterface):
         raise ConfgenError(f"{type(model).__name__} is not a score model: confgen needs the attributes cutoff and "
                            "schedule and forward(data, pos, sigma, pairs=None) (confgen.models.interface)")

@@ -1,5 +1,5 @@
-"""The worker side: :func:`run_chunk` (a chunk's conformers and SDF text), the worker's cached model and the
-initialisation of a local pool worker."""
+"""The worker side: :func:`run_chunk` (a chunk's conformers and SDF text) and the initialisation of a local pool
+worker. A worker loads each checkpoint once (:func:`confgen.generation.request.resolve_model` keeps it)."""
 
 from __future__ import annotations
 
@@ -13,23 +13,6 @@ from confgen.io import conformer_records
 from confgen.library.chunks import Chunk, ChunkResult
 from confgen.library.options import RunOptions
 from confgen.workers import init_worker
-
-_MODELS: dict = {}
-_MODEL_LOADS = 0
-
-
-def _worker_model(model: str | None, device: str):
-    """The score model of this worker process, loaded on first use and cached (once per worker)."""
-    global _MODEL_LOADS
-    key = (model, device)
-    if key not in _MODELS:
-        from confgen.checkpoint import load_model
-
-        _MODELS.clear()
-        _MODELS[key] = load_model(model, device=device)
-        _MODEL_LOADS += 1
-    return _MODELS[key]
-
 
 def init_local_worker(threads: int, driver: int) -> None:
     """Local pool workers leave Ctrl-C to the driver (which kills them), use ``threads`` cores each, and exit when
@@ -62,6 +45,7 @@ def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResul
 
     from confgen.config import resolve_preset
     from confgen.generation import GenerationRequest, GenerationStats, generate_conformers, progress_budgets
+    from confgen.generation.request import loaded_models
     from confgen.progress import Progress
 
     t0 = time.perf_counter()
@@ -74,11 +58,8 @@ def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResul
     preset = resolve_preset(options.preset, dict(options.preset_overrides))
     bar = Progress(progress_budgets(chunk.counts, preset, options.relax, write=True), enabled=False)
     if chunk.records:
-        from confgen.checkpoint import model_for_preset
-
-        model = _worker_model(model_for_preset(options.model, preset), options.device)
         request = GenerationRequest(
-            [r.mol for r in chunk.records], chunk.counts, model=model, preset=preset, seed=options.seed,
+            [r.mol for r in chunk.records], chunk.counts, model=options.model, preset=preset, seed=options.seed,
             batch_size=options.batch_size, device=options.device, relax=options.relax, progress=bar,
             workers=threads, ids=[r.index for r in chunk.records], sources=[r.source for r in chunk.records])
         mols = generate_conformers(request, errors=gen_errors, stats=stats)
@@ -101,4 +82,4 @@ def run_chunk(chunk: Chunk, options: RunOptions, threads: int = 1) -> ChunkResul
                        counters=stats.counters(), phase_work=dict(bar.work),
                        phase_seconds=dict(bar.seconds),
                        pid=os.getpid(), peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                       model_loads=_MODEL_LOADS, seconds=time.perf_counter() - t0)
+                       model_loads=loaded_models(), seconds=time.perf_counter() - t0)
