@@ -300,8 +300,8 @@ def dump_config(cfg: Config, path: str | os.PathLike) -> None:
 
 #: sampling methods of :func:`confgen.sampling.sample`
 SAMPLER_METHODS = ("ald", "pc", "heun")
-#: first level and number of levels of the ETKDG-seeded slots of a noise-start preset (``etkdg_fraction``,
-#: ``retry_from_etkdg``): the ``fast`` preset's refinement
+#: first level and number of levels of the ETKDG-seeded retries of a noise-start preset (``retry_from_etkdg``):
+#: the ``fast`` preset's refinement
 RETRY_SIGMA_MAX = 0.3
 RETRY_LEVELS = 5
 #: initial guesses of the sampler
@@ -343,9 +343,6 @@ class SamplerPreset:
             (:meth:`etkdg_refinement`)
             (``pc``, 5 levels from 0.3 A) instead of from noise again; strained polycycles whose stereo the
             sampler rarely gets right from noise still get conformers. A slot ETKDG cannot embed stays on noise.
-        etkdg_fraction: init ``noise`` only: this share of each molecule's candidates (rounded up) starts from
-            RDKit ETKDG guesses with the ``fast`` preset's refinement, the others from noise; the selection then
-            chooses among both (0 = all from noise).
         model: the checkpoint shipped in ``confgen/checkpoints`` (its name without ``.pt``) that this preset
             uses when the caller gives no model (``None`` = ``default``); an explicit model always wins.
         energy_window: init ``noise`` with ``oversample`` > 1 and MMFF94 relaxation only: every candidate is
@@ -380,7 +377,6 @@ class SamplerPreset:
     churn: float
     oversample: float
     retry_from_etkdg: bool = False
-    etkdg_fraction: float = 0.0
     energy_window: float | None = None
     model: str | None = None
     trans_amides: bool = False
@@ -418,8 +414,6 @@ class SamplerPreset:
             bad("retry_step_factor", "must be in (0, 1]")
         if self.energy_window is not None and not self.energy_window >= 0:
             bad("energy_window", "must be a non-negative number or null")
-        if not 0 <= self.etkdg_fraction <= 1:
-            bad("etkdg_fraction", "must be a number from 0 to 1")
         if not self.churn >= 0:
             bad("churn", "must be a non-negative number")
         if not 1 <= self.oversample <= 10:
@@ -494,9 +488,9 @@ class SamplerPreset:
         return levels * steps + int(self.final_denoise)
 
     def etkdg_refinement(self) -> "SamplerPreset | None":
-        """The preset of the ETKDG-seeded slots of a noise-start preset (``etkdg_fraction``, ``retry_from_etkdg``):
-        the ``fast`` preset's refinement; ``None`` when it has none."""
-        if self.init != "noise" or not (self.retry_from_etkdg or self.etkdg_fraction > 0):
+        """The preset of the ETKDG-seeded retries of a noise-start preset (``retry_from_etkdg``): the ``fast``
+        preset's refinement; ``None`` when it has none."""
+        if self.init != "noise" or not self.retry_from_etkdg:
             return None
         return self.replace(method="pc", init="etkdg", init_std=None, sigma_max=RETRY_SIGMA_MAX, sigma_min=None,
                             num_levels=RETRY_LEVELS, steps_per_level=0, final_denoise=True, rho=None, churn=0.0,

@@ -116,22 +116,6 @@ def test_retry_from_etkdg_resamples_stereo_failures_from_a_guess():
     assert stats.network_evals == 3 * noise.evals_per_sample + 3 * retry.evals_per_sample
 
 
-def test_etkdg_fraction_starts_that_share_of_the_candidates_from_guesses():
-    mol, right = _reference(CHIRAL)
-    _, wrong = _reference("CC/C=C\\C[C@H](O)/C=C/[C@H](C)Cl")  # from noise: always the wrong diastereomer
-    preset = resolve_preset("edm", {"num_levels": 4, "churn": 0.0, "sigma_max": 2.0, "sigma_min": 0.01,
-                                    "max_retries": 1, "oversample": 2.0, "etkdg_fraction": 0.5,
-                                    "retry_from_etkdg": False})
-    stats = GenerationStats()
-    (out,) = generate_conformers(GenerationRequest([mol], [3], model=StartDependentScore(wrong, right),
-                                                   preset=preset, relax="none", seed=2, progress=False), stats=stats)
-    # 6 candidates: slots 0-2 from ETKDG guesses (right), 3-5 from noise (wrong, resampled once, dropped)
-    assert out.GetNumConformers() == 3 and stats.dropped == 3 and stats.stereo_resampled == 6
-    assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
-    refine = preset.etkdg_refinement()
-    assert stats.network_evals == 3 * refine.evals_per_sample + 6 * preset.evals_per_sample
-
-
 def test_blowups_are_retried_with_smaller_steps():
     mol, ref = _reference("C[C@H](N)O")
     model = TargetScore([ref], explode_calls=3)

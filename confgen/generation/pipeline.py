@@ -101,7 +101,6 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
         try:
             states.append(prepare_molecule(mol, nums[i], req.ids[i], req.sources[i], preset.oversample,
                                            stereo=req.stereo, notes=stats.warnings,
-                                           etkdg_fraction=preset.etkdg_fraction if preset.init == "noise" else 0.0,
                                            trans_amides=preset.trans_amides))
         except InputError as exc:
             if errors is None:
@@ -180,7 +179,7 @@ def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, se
         sigmas = noise_levels(preset, model)
     fallback = preset.noise_fallback()
     fb_sigmas = noise_levels(fallback, model) if fallback else None
-    refine = preset.etkdg_refinement() if model is not None else None  # noise starts: ETKDG-seeded slots
+    refine = preset.etkdg_refinement() if model is not None else None  # noise starts: ETKDG-seeded retries
     refine_sigmas = noise_levels(refine, model) if refine else None
     pending = [(k, j) for k, st in enumerate(states) for j in range(st.n_requested)] if slots is None else slots
     round_ = first_round
@@ -193,20 +192,13 @@ def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, se
         if preset.init == "etkdg":
             with bar.phase("embedding"):
                 pending, from_noise = embed_round(states, pending, inits, seed=seed, round_=round_,
-                                                  workers=workers, fallback=fallback, stats=stats,
-                                                  progress=bar if round_ == 0 else None)
-        elif refine is not None:  # noise start: the ETKDG share, and retries with retry_from_etkdg, from guesses
-            guess = [(k, j) for k, j in pending if (round_ > 0 and preset.retry_from_etkdg)
-                     or (round_ == 0 and j < states[k].n_from_etkdg)]
-            if guess:
-                taken = set(guess)
-                noise_slots = [s_ for s_ in pending if s_ not in taken]
-                with bar.phase("embedding"):
-                    guess, from_noise = embed_round(states, guess, inits, seed=seed, round_=round_,
-                                                    workers=workers, fallback=fallback or preset, stats=stats,
-                                                    progress=None)
-                noise_group = (from_noise, fallback, fb_sigmas) if fallback else (from_noise, preset, sigmas)
-                groups = ((guess, refine, refine_sigmas), (noise_slots, preset, sigmas), noise_group)
+                                                  workers=workers, fallback=fallback, stats=stats, progress=bar)
+        elif refine is not None and round_ > 0 and pending:  # noise start: retries from ETKDG guesses
+            with bar.phase("embedding"):
+                guess, from_noise = embed_round(states, pending, inits, seed=seed, round_=round_, workers=workers,
+                                                fallback=fallback or preset, stats=stats, progress=bar)
+            noise_group = (from_noise, fallback, fb_sigmas) if fallback else (from_noise, preset, sigmas)
+            groups = ((guess, refine, refine_sigmas), noise_group)
         retry_slots: list[tuple[int, int]] = []
         groups = groups or ((pending, preset, sigmas), (from_noise, fallback, fb_sigmas))
         with bar.phase("sampling"):

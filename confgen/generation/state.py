@@ -39,14 +39,13 @@ class MoleculeState:
     fragments: list | None = None  # atom indices of each fragment, largest first (None: one fragment)
     radii: np.ndarray | None = None  # [N] van der Waals radii (multi-fragment molecules)
     too_large: str = ""  # device type whose memory one conformer alone exceeded: the molecule is skipped
-    n_from_etkdg: int = 0  # noise-start presets: slots 0..n_from_etkdg-1 start from ETKDG guesses (etkdg_fraction)
     amides: AmideRotors | None = None  # secondary amides turned trans after sampling (preset trans_amides)
     relaxed: dict = field(default_factory=dict)  # slot -> (MMFF94-relaxed [N, 3], energy, written unrelaxed?)
 
 
 def prepare_molecule(mol: Chem.Mol, n: int, uid: int, source: str, oversample: float = 1.0,
                      stereo: str = DEFAULT_STEREO, notes: list | None = None,
-                     etkdg_fraction: float = 0.0, trans_amides: bool = False) -> MoleculeState:
+                     trans_amides: bool = False) -> MoleculeState:
     """The state of one input molecule: explicit H, stereo resolved, graph, bonds, stereo spec and bounds.
 
     Raises:
@@ -78,7 +77,6 @@ def prepare_molecule(mol: Chem.Mol, n: int, uid: int, source: str, oversample: f
     return MoleculeState(mol=mol, graph=graph, spec=stereo_spec(mol), bonds=bonds,
                          bond_ref=rcov[bonds[:, 0]] + rcov[bonds[:, 1]] if len(bonds) else np.zeros(0),
                          n_requested=n_requested, n_keep=int(n), uid=uid,
-                         n_from_etkdg=math.ceil(etkdg_fraction * n_requested - 1e-9),
                          bounds=geometry_bounds(mol), amides=amide_rotors(mol) if trans_amides else None,
                          fragments=[np.array(f, dtype=np.int64) for f in frags] if multi else None,
                          radii=np.array([table.GetRvdw(a.GetAtomicNum()) for a in mol.GetAtoms()]) if multi else None)
