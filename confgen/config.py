@@ -515,10 +515,16 @@ def resolve_preset(preset: "str | SamplerPreset | None" = None, overrides: dict 
     """
     if preset is None:
         preset = DEFAULT_PRESET
+    name = preset if isinstance(preset, str) else None
     if isinstance(preset, str):
         preset = SamplerPreset.named(preset)
     elif not isinstance(preset, SamplerPreset):
         raise ConfgenError(f"a sampler preset is a name or a SamplerPreset, not {type(preset).__name__}")
+    sampler_keys = sorted(set(overrides or ()) - {"small_preset", "small_max_heavy_atoms"})
+    if preset.small_preset is not None and sampler_keys:
+        raise ConfgenError(f"sampler preset {name or 'given'} chooses per molecule between two presets "
+                           f"({preset.small_preset} for small molecules); override {', '.join(sampler_keys)} of one "
+                           f"of them by naming it (--preset {preset.small_preset}, or the other)")
     return preset.replace(**overrides) if overrides else preset
 
 

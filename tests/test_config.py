@@ -125,6 +125,10 @@ def test_auto_preset_chooses_edm_for_relaxed_drug_size_molecules_and_fast_otherw
         resolve_preset("edm", {"small_preset": "slow"})
     with pytest.raises(ConfgenError, match="chooses per molecule"):
         resolve_preset("edm", {"small_preset": "auto"}).choices()
+    # sampler settings are overridden on one of the two presets, by name; the choice itself on auto
+    with pytest.raises(ConfgenError, match="--preset fast"):
+        resolve_preset("auto", {"num_levels": 8})
+    assert resolve_preset("auto", {"small_max_heavy_atoms": 20}).for_molecule(18, "mmff").init == "etkdg"
 
 
 def test_every_builtin_preset_is_typed_and_overrides_are_checked():

@@ -54,12 +54,11 @@ def test_molecule_that_etkdg_cannot_embed_is_sampled_from_noise():
     smiles = "C#C[C@@]1(C)[C@H]2C[C@]1(C)C2"  # GEOM-QM9 test molecule: ETKDGv3 embeds no conformer of it
     mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
     stats = GenerationStats()
-    out = generate_conformers(GenerationRequest([mol], [4], seed=3, progress=False), stats=stats)[0]
+    out = generate_conformers(GenerationRequest([mol], [4], seed=3, progress=False, preset="fast"), stats=stats)[0]
     from confgen.config import resolve_preset
 
-    # every initial guess failed: every candidate conformer (oversampled by the default preset) went to the noise
-    # sampler
-    assert stats.from_noise == math.ceil(4 * resolve_preset(None).oversample)
+    # every initial guess failed: every candidate conformer (oversampled by the preset) went to the noise sampler
+    assert stats.from_noise == math.ceil(4 * resolve_preset("fast").oversample)
     assert 2 <= out.GetNumConformers() <= 4, stats.warnings  # the most diverse 4 of the candidates kept
     pos = np.stack([c.GetPositions() for c in out.GetConformers()])
     assert check_stereo(stereo_spec(out), pos).ok.all()

@@ -20,7 +20,7 @@ from confgen.library import RunOptions, parse_shard, progress_path, sample_libra
 
 from sample_models import TINY_OVERRIDES, TINY_PRESET, tiny_checkpoint
 
-TINY_ARGS = [f"--preset-override={k}={v}" for k, v in TINY_OVERRIDES.items()]
+TINY_ARGS = ["--preset=fast"] + [f"--preset-override={k}={v}" for k, v in TINY_OVERRIDES.items()]
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from confgen.chem.stereo import check_stereo, stereo_spec
 from sample_models import TINY_OVERRIDES, tiny_checkpoint
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-TINY_ARGS = [f"--preset-override={k}={v}" for k, v in TINY_OVERRIDES.items()]
+TINY_ARGS = ["--preset=fast"] + [f"--preset-override={k}={v}" for k, v in TINY_OVERRIDES.items()]
 
 
 @pytest.fixture(autouse=True)
