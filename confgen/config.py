@@ -522,9 +522,12 @@ def resolve_preset(preset: "str | SamplerPreset | None" = None, overrides: dict 
         raise ConfgenError(f"a sampler preset is a name or a SamplerPreset, not {type(preset).__name__}")
     sampler_keys = sorted(set(overrides or ()) - {"small_preset", "small_max_heavy_atoms"})
     if preset.small_preset is not None and sampler_keys:
+        large = preset.choices()[0]
+        other = next((k for k, v in SAMPLER_PRESETS.items() if v == large), None)
+        names = f"--preset {other} or --preset {preset.small_preset}" if other else f"--preset {preset.small_preset}"
         raise ConfgenError(f"sampler preset {name or 'given'} chooses per molecule between two presets "
                            f"({preset.small_preset} for small molecules); override {', '.join(sampler_keys)} of one "
-                           f"of them by naming it (--preset {preset.small_preset}, or the other)")
+                           f"of them by naming it ({names})")
     return preset.replace(**overrides) if overrides else preset
 
 
