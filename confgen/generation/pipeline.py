@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -107,11 +108,7 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
                 raise
             errors.append(exc)
             states.append(None)
-    own_bar = not isinstance(req.progress, Progress)
-    budgets = req.progress_budgets()
-    bar = Progress(budgets, enabled=bool(req.progress)) if own_bar else req.progress
-    before = dict(bar.done)
-    try:
+    with _run_bar(req) as bar:
         live_idx = [i for i, s in enumerate(states) if s is not None and s.n_requested > 0]
         live = [states[i] for i in live_idx]
         if live:
@@ -121,11 +118,22 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
             _sample_all(live, **sample)
             if req.relax == "mmff":
                 _relax_in_bounds(live, sample, sources=[req.sources[i] for i in live_idx])
-        out = _finish(states, bar, req, stats=stats, errors=errors)
-        bar.settle(budgets, before)  # work these molecules did not need (failed inputs, dropped conformers)
-        return out
+        return _finish(states, bar, req, stats=stats, errors=errors)
+
+
+@contextmanager
+def _run_bar(req: GenerationRequest):
+    """The bar of one run: the request's own (closed at the end) or the caller's; on success, the part of this
+    run's budget its work did not need (failed inputs, dropped conformers) is settled."""
+    own = not isinstance(req.progress, Progress)
+    budgets = req.progress_budgets()
+    bar = Progress(budgets, enabled=bool(req.progress)) if own else req.progress
+    before = dict(bar.done)
+    try:
+        yield bar
+        bar.settle(budgets, before)
     finally:
-        if own_bar:
+        if own:
             bar.close()
 
 
@@ -141,24 +149,16 @@ def _generate_per_molecule(req: GenerationRequest, *, errors: list | None,
     for i, mol in enumerate(req.mols):
         heavy = mol.GetNumHeavyAtoms() if isinstance(mol, Chem.Mol) else 0
         groups.setdefault(choices.index(req.preset.for_molecule(heavy, req.relax)), []).append(i)
-    own_bar = not isinstance(req.progress, Progress)
-    budgets = req.progress_budgets()
-    bar = Progress(budgets, enabled=bool(req.progress)) if own_bar else req.progress
-    before = dict(bar.done)
     out: list[Chem.Mol | None] = [None] * len(req.mols)
-    try:
+    with _run_bar(req) as bar:
         for c, idx in sorted(groups.items()):
             sub = dataclasses.replace(req, mols=[req.mols[i] for i in idx], num_confs=[req.num_confs[i] for i in idx],
                                       ids=[req.ids[i] for i in idx], sources=[req.sources[i] for i in idx],
                                       preset=choices[c], seed=seed, progress=bar)
             for i, mol in zip(idx, generate_conformers(sub, errors=errors, stats=stats)):
                 out[i] = mol
-        stats.seed = int(seed)
-        bar.settle(budgets, before)
-        return out
-    finally:
-        if own_bar:
-            bar.close()
+    stats.seed = int(seed)
+    return out
 
 
 def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, seed: int, batch_size: int,
