@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from rdkit import Chem
 
-from confgen.benchmark import BenchmarkOptions, generate_rdkit, run_benchmark, stereo_errors
+from confgen.benchmark import BenchmarkOptions, generate_rdkit, input_mol, run_benchmark, stereo_errors
 from confgen.errors import ConfgenError
 from confgen.chem.rmsd import rmsd_matrix
 from mol_helpers import sdf_ensemble
@@ -220,3 +220,52 @@ def test_benchmark_command_prints_no_traceback_and_leaks_nothing(shared_data, tm
         assert bad not in proc.stderr, proc.stderr
     res = json.loads(out_json.read_text())
     assert all(m["status"] == "ok" for m in res["methods"].values())
+
+
+def _qm9_rows(shared_data, tmp_path, ids):
+    csv_path = shared_data / "qm9" / "geom_qm9_test_matched_qm9_dft_geometry.csv"
+    lines = csv_path.read_text().splitlines()
+    rows = [ln for ln in lines[1:] if ln.split(",")[2] in ids]
+    assert len(rows) == len(ids)
+    sub = tmp_path / "qm9_rows.csv"
+    sub.write_text("\n".join([lines[0], *rows]) + "\n")
+    return sub
+
+
+def test_qm9_bridged_aziridine_gets_conformers(shared_data, tmp_path):
+    """An untagged bridgehead nitrogen is not fixed to a configuration its rings forbid before sampling.
+
+    GEOM-QM9 test molecule 91973: when the stereo policy tagged its nitrogen, no conformer could have the tag's
+    configuration and none was written.
+    """
+    sub = _qm9_rows(shared_data, tmp_path, {"91973"})  # C#C[C@H]1[C@@H](C)C[C@H]2CN21
+    res = run_benchmark(sub, BenchmarkOptions(methods=["confgen-mmff"], num_confs=4, max_posebusters=0, workers=1,
+                                              progress=False), log=lambda msg: None)
+    m = res["methods"]["confgen-mmff"]
+    assert m["generation_errors"] == []
+    (p,) = m["evaluation"]["per_molecule"]
+    assert p["n_gen"] == 4 and p["ref_min"][0] < 0.5
+
+
+def test_qm9_aziridine_nitrogen_inverts_between_conformers(shared_data, tmp_path):
+    """Both invertomers of an untagged aziridine nitrogen are sampled, not one chosen for every conformer.
+
+    GEOM-QM9 test molecule 7855 (C[C@H]1CN1CC(N)=O): its DFT minimum has the nitrogen substituent cis to the
+    methyl, the invertomer ETKDG makes less often; the pipeline lost it when the policy tagged the nitrogen.
+    """
+    from confgen.data.readers.sources import iter_molecules
+    from confgen.generation import generate
+
+    (rec,) = list(iter_molecules(_qm9_rows(shared_data, tmp_path, {"7855"})))
+    mol = input_mol(rec)
+    (n_idx,) = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() == 7 and a.IsInRingSize(3)]
+    nbrs = [n.GetIdx() for n in mol.GetAtomWithIdx(n_idx).GetNeighbors()]
+
+    def pyramid_sign(pos):
+        v = pos[nbrs] - pos[n_idx]
+        return np.sign(np.dot(v[0], np.cross(v[1], v[2])))
+
+    dft = pyramid_sign(rec.mol.GetConformer().GetPositions())
+    out = generate(mol, 16, seed=3, progress=False)
+    signs = [pyramid_sign(c.GetPositions()) for c in out.GetConformers()]
+    assert len(signs) == 16 and set(signs) == {-1.0, 1.0} and dft in signs

@@ -153,6 +153,23 @@ def test_resolve_stereo_policies():
     assert note is None and same.GetProp(PROP_STEREO_POLICY) == "specified"
 
 
+def test_invertible_nitrogens_are_not_stereocentres_of_the_policy():
+    from confgen.io import PROP_ISOMERIC_SMILES, PROP_STEREO_POLICY, mol_from_smiles, resolve_stereo
+
+    # an aziridine nitrogen inverts: with its carbon specified, nothing is unspecified (--stereo refuse passes)
+    (same,), note = resolve_stereo(mol_from_smiles("C[C@H]1CN1CC(N)=O", source="t"), "refuse")
+    assert note is None and same.GetProp(PROP_STEREO_POLICY) == "specified"
+    # only the carbon is enumerated; the nitrogens stay untagged in every isomer
+    isos, note = resolve_stereo(mol_from_smiles("CC1CN1C", source="t"), "enumerate")
+    assert len(isos) == 2 and all("N@" not in m.GetProp(PROP_ISOMERIC_SMILES) for m in isos)
+    assert all(a.GetChiralTag() == Chem.ChiralType.CHI_UNSPECIFIED for m in isos for a in m.GetAtoms()
+               if a.GetAtomicNum() == 7)
+    # a nitrogen the input specifies is kept; a quaternary ammonium centre is a real stereocentre
+    (kept,), _ = resolve_stereo(mol_from_smiles("C[C@H]1C[N@]1C", source="t"), "one")
+    assert "N@" in kept.GetProp(PROP_ISOMERIC_SMILES)
+    isos, _ = resolve_stereo(mol_from_smiles("C[N+](CC)(CCC)Cc1ccccc1", source="t"), "enumerate")
+    assert len(isos) == 2 and all("N@" in m.GetProp(PROP_ISOMERIC_SMILES) for m in isos)
+
 def test_one_smiles_line_parser_and_one_suffix_list(tmp_path):
     """confgen.io's input reader and confgen.data.readers read SMILES files alike (names, comments, header)."""
     from confgen.data.readers import SDF_SUFFIXES, SMILES_SUFFIXES, iter_molecules

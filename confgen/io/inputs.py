@@ -22,7 +22,10 @@ Unspecified stereocentres and stereo bonds (:func:`resolve_stereo`): one policy 
 the Mol property :data:`PROP_STEREO_POLICY` (and :data:`PROP_ISOMERIC_SMILES`): ``"one"`` (default) generates
 one stereoisomer, the first of RDKit's ``EnumerateStereoisomers`` (deterministic), for every conformer of the
 molecule; ``"enumerate"`` makes each stereoisomer, up to a limit, its own molecule; ``"refuse"`` rejects the
-molecule. Without this, ETKDG would resolve each unspecified centre at random per conformer.
+molecule. Without this, ETKDG would resolve each unspecified centre at random per conformer. Untagged
+three-coordinate nitrogens (aziridines, ring fusions) are not stereocentres to any policy: a pyramidal nitrogen
+inverts, so its configurations are conformers and each conformer may have either
+(:func:`confgen.chem.molprep.invertible_nitrogens`).
 """
 
 from __future__ import annotations
