@@ -217,6 +217,37 @@ def test_energy_window_relaxes_every_candidate_and_keeps_low_energies():
     assert all(any(abs(e - x) < 1e-6 for x in every) for e in spread)
 
 
+
+def test_energy_window_candidates_outside_the_bounds_are_resampled(monkeypatch):
+    """edm-select's path (noise, oversampled, energy window): a candidate whose relaxed coordinates are outside
+    PoseBusters' bounds is sampled and relaxed again before the window selection, like any preset's conformer."""
+    import confgen.generation.pipeline as pipeline
+
+    smiles = "CCCCOc1ccc(CC(=O)O)cc1"
+    targets = [_reference(smiles, seed=s)[1] for s in range(1, 7)]
+    mol = mol_from_smiles(smiles, source="test")
+    noise = resolve_preset("edm", {"num_levels": 4, "churn": 0.0, "sigma_max": 2.0, "sigma_min": 0.01,
+                                   "oversample": 2.0, "energy_window": 1e9})
+    real = pipeline.within_bounds
+    calls = []
+
+    def first_out_once(bounds, pos):
+        ok = real(bounds, pos)
+        if not calls:
+            ok = ok.copy()
+            ok[0] = False
+        calls.append(len(pos))
+        return ok
+
+    monkeypatch.setattr(pipeline, "within_bounds", first_out_once)
+    stats = GenerationStats()
+    (out,) = generate_conformers(GenerationRequest([mol], [3], model=TargetScore(targets), preset=noise, seed=5,
+                                                   progress=False), stats=stats)
+    assert calls[:2] == [6, 1]  # all six candidates relaxed, then the resampled one alone
+    assert stats.samples == 7 and stats.bad_geometry == 1 and stats.written == 3
+    assert all(c.HasProp(PROP_MMFF_ENERGY) for c in out.GetConformers())
+    assert [c.GetIntProp(PROP_WITHIN_BOUNDS) for c in out.GetConformers()] == [1, 1, 1]
+
 def test_trained_model_same_seed_same_coordinates(tiny_model):
     mols = [mol_from_smiles(s, source="t") for s in (CHIRAL, "CC(C)Cc1ccc([C@H](C)C(=O)O)cc1", "c1ccncc1")]
     kw = dict(model=tiny_model, preset=TINY_PRESET, progress=False)

@@ -14,14 +14,13 @@
    relaxed coordinates only: step 5); failing slots go back to step 1 (a new ETKDG guess) with a smaller step size;
 4. **selection** (:func:`confgen.chem.selection.most_diverse`): candidates sampled from noise (no ETKDG guess to
    preselect) are reduced to the n most diverse after sampling; with the preset's ``energy_window`` and MMFF94
-   relaxation, every candidate is relaxed first and the n most diverse within the window of the lowest MMFF94
-   energy are kept (:func:`confgen.chem.selection.most_diverse_in_window`);
+   relaxation, every candidate is relaxed first (step 5) and the n most diverse within the window of the lowest
+   MMFF94 energy are kept (:func:`confgen.chem.selection.most_diverse_in_window`);
 5. **relaxation** (:mod:`confgen.generation.relaxation`): MMFF94 (``relax="mmff"``, the default; energy stored
    as the conformer property ``confgen_mmff_energy``), followed by a second stereo check: a conformer whose
-   stereo the minimisation changed (strained bridgeheads) is returned unrelaxed. Where no selection follows
-   sampling (every preset but ``edm-select``), each conformer is relaxed as soon as it is sampled and one whose
-   relaxed coordinates are outside PoseBusters' bounds goes back to step 1 like any conformer the checks send
-   back (:func:`_relax_in_bounds`).
+   stereo the minimisation changed (strained bridgeheads) is returned unrelaxed. A conformer whose relaxed
+   coordinates are outside PoseBusters' bounds goes back to step 1 like any conformer the checks send back, and
+   is relaxed again (:func:`_relax_in_bounds`; for every preset, the candidates of ``edm-select`` included).
 
 A conformer still failing after ``max_retries`` retries is dropped (wrong stereo, broken bonds) or, when only
 the PoseBusters limits were missed, written as last sampled; both are counted in
@@ -63,7 +62,7 @@ from confgen.generation.request import GenerationRequest, resolve_model
 from confgen.generation.sampler import noise_levels, sample_chunk
 from confgen.generation.state import MoleculeState, prepare_molecule
 from confgen.generation.stats import GenerationStats
-from confgen.chem.conformers import with_conformers, with_positions
+from confgen.chem.conformers import with_positions
 from confgen.chem.forcefield import has_mmff_params
 from confgen.chem.selection import most_diverse, most_diverse_in_window
 from confgen.io import PROP_MMFF_ENERGY, PROP_WITHIN_BOUNDS, mol_from_smiles
@@ -116,9 +115,8 @@ def generate_conformers(request: GenerationRequest, *, errors: list | None = Non
             sample = dict(model=model, preset=preset, seed=int(seed), batch_size=req.batch_size, device=dev,
                           workers=req.workers, progress=bar, stats=stats, check_bounds=req.relax != "mmff")
             _sample_all(live, **sample)
-            if req.relax == "mmff":
-                _relax_in_bounds(live, sample, sources=[req.sources[i] for i in live_idx])
-        return _finish(states, bar, req, stats=stats, errors=errors)
+            _select_and_relax(live, sample, relax=req.relax, sources=[req.sources[i] for i in live_idx])
+        return _finish(states, req, stats=stats, errors=errors)
 
 
 @contextmanager
@@ -245,19 +243,59 @@ def _sample_all(states: list[MoleculeState], *, model, preset: SamplerPreset, se
         round_ += 1
 
 
-def _relax_in_bounds(states: list[MoleculeState], sample: dict, *, sources: list[str]) -> None:
-    """MMFF94 relaxation with PoseBusters' bounds judged on the relaxed coordinates, for the molecules whose
-    conformers need no selection after sampling (``fast``, ``edm``; not the candidates of ``edm-select``).
+def _keep_slots(st: MoleculeState, slots) -> None:
+    """Keep only ``slots`` of a molecule's candidates (the selection's choice)."""
+    keep = set(slots)
+    st.pos = {j: p for j, p in st.pos.items() if j in keep}
+    st.relaxed = {j: r for j, r in st.relaxed.items() if j in keep}
+
+
+def _select_and_relax(states: list[MoleculeState], sample: dict, *, relax: str, sources: list[str]) -> None:
+    """Stages 4 and 5 for the sampled molecules: selection of candidates and MMFF94 relaxation.
+
+    A molecule with more candidates than conformers asked for (sampled from noise, ``oversample`` > 1) keeps the
+    n most diverse of their sampled coordinates, unless the preset has an ``energy_window`` and MMFF94 follows:
+    then every candidate is relaxed and the n most diverse within the window of the lowest MMFF94 energy are
+    kept. With ``relax="mmff"`` every conformer is relaxed through :func:`_relax_in_bounds`; a molecule MMFF94
+    has no parameters for is written unrelaxed (with a warning).
+    """
+    preset, bar = sample["preset"], sample["progress"]
+    window = preset.energy_window if relax == "mmff" else None
+    typed = {k: relax == "mmff" and has_mmff_params(Chem.Mol(st.mol)) for k, st in enumerate(states)}
+    for k, st in enumerate(states):
+        if len(st.pos) > st.n_keep and (window is None or not typed[k]):
+            with bar.phase("sampling"):
+                slots = sorted(st.pos)
+                _keep_slots(st, [slots[c] for c in most_diverse(st.mol, [st.pos[j] for j in slots], st.n_keep)])
+    if relax != "mmff":
+        return
+    for k, st in enumerate(states):
+        if st.pos and not typed[k]:  # the warning and counter of a molecule without MMFF94 parameters
+            with bar.phase("relaxing"):
+                relax_mmff(with_positions(st.mol, [st.pos[j] for j in sorted(st.pos)]), st, sample["workers"],
+                           sample["stats"], sources[k], bar)
+    _relax_in_bounds(states, sample, sources=sources, only=[k for k in typed if typed[k]])
+    for st in states:
+        if len(st.pos) > st.n_keep:  # energy window: every candidate was relaxed
+            with bar.phase("sampling"):
+                slots = sorted(st.pos)
+                chosen = most_diverse_in_window(st.mol, [st.relaxed[j][0] for j in slots],
+                                                [st.relaxed[j][1] for j in slots], st.n_keep, window)
+                _keep_slots(st, [slots[c] for c in chosen])
+
+
+def _relax_in_bounds(states: list[MoleculeState], sample: dict, *, sources: list[str], only: list[int]) -> None:
+    """MMFF94 relaxation of every sampled slot of the molecules ``only`` (indices into ``states``), with
+    PoseBusters' bounds judged on the relaxed coordinates.
 
     Every sampled slot is relaxed (into ``state.relaxed``); a slot whose relaxed conformer is outside the bounds
     is sampled again (as a conformer the checks sent back: :func:`_sample_all` from its second round, so
     ``retry_from_etkdg`` applies) and relaxed again, until it is inside or has had ``max_retries`` retries; the
-    last relaxed sample is kept then (and marked outside by :func:`_finish`). ``sample``: the keyword arguments
-    of :func:`_sample_all`.
+    last relaxed sample is kept then (and marked outside by :func:`_finish`). A molecule without bounds is
+    relaxed once. ``sample``: the keyword arguments of :func:`_sample_all`.
     """
     preset, stats, bar = sample["preset"], sample["stats"], sample["progress"]
-    todo = [k for k, st in enumerate(states)
-            if st.pos and len(st.pos) <= st.n_keep and st.bounds is not None and has_mmff_params(Chem.Mol(st.mol))]
+    todo = [k for k in only if states[k].pos]
     while todo:
         again: list[tuple[int, int]] = []
         for k in todo:
@@ -271,7 +309,7 @@ def _relax_in_bounds(states: list[MoleculeState], sample: dict, *, sources: list
                 mol = relax_mmff(mol, st, sample["workers"], GenerationStats(), sources[k], bar, reverted=flags)
             confs = list(mol.GetConformers())
             pos = np.stack([c.GetPositions() for c in confs])
-            inside = within_bounds(st.bounds, pos)
+            inside = within_bounds(st.bounds, pos) if st.bounds is not None else np.ones(len(pos), bool)
             for j, p, conf, flag, ok in zip(slots, pos, confs, flags, inside):
                 st.relaxed[j] = (p, conf.GetDoubleProp(PROP_MMFF_ENERGY), flag)
                 if not ok and st.attempts.get(j, 0) <= preset.max_retries:
@@ -291,41 +329,21 @@ def _relax_in_bounds(states: list[MoleculeState], sample: dict, *, sources: list
         todo = sorted({k for k, _ in again})
 
 
-def _finish(states: list[MoleculeState | None], bar: Progress, req: GenerationRequest, *, stats: GenerationStats,
+def _finish(states: list[MoleculeState | None], req: GenerationRequest, *, stats: GenerationStats,
             errors: list | None) -> list:
-    """Mols from the sampled states: selection (noise starts), relaxation, bounds marks, failures."""
+    """Mols from the selected (and relaxed) states: energies, bounds marks, failures."""
     out: list[Chem.Mol | None] = []
     for i, st in enumerate(states):
         if st is None:
             out.append(None)
             stats.failed_molecules += 1
             continue
-        done = bool(st.pos) and all(j in st.relaxed for j in st.pos)  # relaxed by _relax_in_bounds
         slots = sorted(st.pos)
-        mol = with_positions(st.mol, [st.relaxed[j][0] if done else st.pos[j] for j in slots])
-        if done:
-            for conf, j in zip(mol.GetConformers(), slots):
+        mol = with_positions(st.mol, [st.relaxed[j][0] if j in st.relaxed else st.pos[j] for j in slots])
+        for conf, j in zip(mol.GetConformers(), slots):
+            if j in st.relaxed:
                 conf.SetDoubleProp(PROP_MMFF_ENERGY, float(st.relaxed[j][1]))
                 stats.relax_reverted += int(st.relaxed[j][2])
-        relax = req.relax == "mmff" and mol.GetNumConformers() > 0 and not done
-        window = req.preset.energy_window
-        if mol.GetNumConformers() > st.n_keep:  # candidates sampled from noise were not preselected
-            if relax and window is not None:  # relax every candidate, keep the diverse low-energy ones
-                with bar.phase("relaxing"):
-                    mol = relax_mmff(mol, st, req.workers, stats, req.sources[i], bar)
-                relax = False
-            with bar.phase("sampling"):
-                confs = list(mol.GetConformers())
-                pos = [c.GetPositions() for c in confs]
-                if window is not None and confs[0].HasProp(PROP_MMFF_ENERGY):
-                    energies = [c.GetDoubleProp(PROP_MMFF_ENERGY) for c in confs]
-                    chosen = most_diverse_in_window(st.mol, pos, energies, st.n_keep, window)
-                else:
-                    chosen = most_diverse(st.mol, pos, st.n_keep)
-                mol = with_conformers(mol, [confs[c] for c in chosen])
-        with bar.phase("relaxing"):
-            if relax:
-                mol = relax_mmff(mol, st, req.workers, stats, req.sources[i], bar)
         if mol.GetNumConformers():
             pos = np.stack([c.GetPositions() for c in mol.GetConformers()])  # [K, N, 3]
             ok = within_bounds(st.bounds, pos) if st.bounds is not None else np.ones(len(pos), bool)
