@@ -156,16 +156,15 @@ def test_samples_outside_posebusters_bounds_are_resampled_then_kept_as_last_reso
     assert check_stereo(stereo_spec(mol), _positions(out)).ok.all()
 
 
-def test_relaxed_conformers_outside_the_bounds_are_resampled_then_kept(monkeypatch):
-    """With MMFF94, PoseBusters' bounds are judged on the relaxed coordinates; a slot outside them is sampled and
-    relaxed again, and after max_retries retries its last relaxed sample is written, marked outside."""
+def _first_relaxed_out_once(monkeypatch) -> list[int]:
+    """Make the pipeline's bounds check call the first conformer of its first call outside; returns the list
+    that receives the number of conformers of every call."""
     import confgen.generation.pipeline as pipeline
 
-    mol, ref = _reference("CC(C)Cc1ccc([C@H](C)C(=O)O)cc1")
     real = pipeline.within_bounds
-    calls = []
+    calls: list[int] = []
 
-    def first_out_once(bounds, pos):  # the first relaxed conformer of the first relaxation is outside
+    def first_out_once(bounds, pos):
         ok = real(bounds, pos)
         if not calls:
             ok = ok.copy()
@@ -174,6 +173,16 @@ def test_relaxed_conformers_outside_the_bounds_are_resampled_then_kept(monkeypat
         return ok
 
     monkeypatch.setattr(pipeline, "within_bounds", first_out_once)
+    return calls
+
+
+def test_relaxed_conformers_outside_the_bounds_are_resampled_then_kept(monkeypatch):
+    """With MMFF94, PoseBusters' bounds are judged on the relaxed coordinates; a slot outside them is sampled and
+    relaxed again, and after max_retries retries its last relaxed sample is written, marked outside."""
+    import confgen.generation.pipeline as pipeline
+
+    mol, ref = _reference("CC(C)Cc1ccc([C@H](C)C(=O)O)cc1")
+    calls = _first_relaxed_out_once(monkeypatch)
     stats = GenerationStats()
     (out,) = generate_conformers(GenerationRequest([mol], [3], model=TargetScore([ref]), preset=STUB_PRESET,
                                                    relax="mmff", seed=4, progress=False), stats=stats)
@@ -221,25 +230,12 @@ def test_energy_window_relaxes_every_candidate_and_keeps_low_energies():
 def test_energy_window_candidates_outside_the_bounds_are_resampled(monkeypatch):
     """edm-select's path (noise, oversampled, energy window): a candidate whose relaxed coordinates are outside
     PoseBusters' bounds is sampled and relaxed again before the window selection, like any preset's conformer."""
-    import confgen.generation.pipeline as pipeline
-
     smiles = "CCCCOc1ccc(CC(=O)O)cc1"
     targets = [_reference(smiles, seed=s)[1] for s in range(1, 7)]
     mol = mol_from_smiles(smiles, source="test")
     noise = resolve_preset("edm", {"num_levels": 4, "churn": 0.0, "sigma_max": 2.0, "sigma_min": 0.01,
                                    "oversample": 2.0, "energy_window": 1e9})
-    real = pipeline.within_bounds
-    calls = []
-
-    def first_out_once(bounds, pos):
-        ok = real(bounds, pos)
-        if not calls:
-            ok = ok.copy()
-            ok[0] = False
-        calls.append(len(pos))
-        return ok
-
-    monkeypatch.setattr(pipeline, "within_bounds", first_out_once)
+    calls = _first_relaxed_out_once(monkeypatch)
     stats = GenerationStats()
     (out,) = generate_conformers(GenerationRequest([mol], [3], model=TargetScore(targets), preset=noise, seed=5,
                                                    progress=False), stats=stats)
