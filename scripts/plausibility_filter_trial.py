@@ -10,7 +10,7 @@ oversampling and without relaxation (2n ETKDG guesses, each refined by the defau
   ``--sigma`` A added, denoised in one call as x + sigma^2 x score, mean squared error to the candidate over 4
   draws), then the n most diverse of the rest.
 
-Prints COV-R / COV-P at 0.75 A and MAT-R (means over molecules) of both, one JSON line each.
+Prints COV-R / COV-P at 0.75 and 1.25 A and MAT-R / MAT-P (means over molecules) of both, one JSON line each.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from confgen.data.features import featurize_mol
 from confgen.data.graph import all_pairs
 from confgen.evaluation.loading import load_ensembles
 from confgen.evaluation.matching import evaluate_ensembles
+from confgen.evaluation.metrics import headline
 from confgen.generation import generate
 from confgen.generation.request import resolve_model
 
@@ -80,10 +81,8 @@ def main() -> None:
         kept["network-filtered"].append(with_conformers(cands, [confs[i] for i in chosen]))
     for name, mols in kept.items():
         res = evaluate_ensembles(mols, records)
-        r = next(r for r in res["results"] if r["delta"] == 0.75)
-        print(json.dumps({"selection": name, "sigma": args.sigma, "drop": args.drop,
-                          "cov_r": round(100 * r["cov_r_mean"], 1), "cov_p": round(100 * r["cov_p_mean"], 1),
-                          "mat_r": round(r["mat_r_mean"], 3)}), flush=True)
+        print(json.dumps({"selection": name, "sigma": args.sigma, "drop": args.drop, **headline(res["results"])}),
+              flush=True)
 
 
 if __name__ == "__main__":

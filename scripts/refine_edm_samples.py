@@ -5,7 +5,8 @@
 For every reference molecule, 2 x its reference conformers are sampled from noise with ``edm`` (the shipped EDM
 model, ``--relax none``); each sample is then used as the initial guess of the ``fast`` preset's refinement (the
 default model, no oversampling) at each ``--sigma-max``, in place of an ETKDG guess. Prints one JSON line per
-variant: COV-R / COV-P at 0.75 A and MAT-R (means over molecules) of the raw and of each refined ensemble.
+variant: COV-R / COV-P at 0.75 and 1.25 A and MAT-R / MAT-P (means over molecules) of the raw and of each refined
+ensemble.
 """
 
 from __future__ import annotations
@@ -20,16 +21,12 @@ from confgen.benchmark import input_mol
 from confgen.config import resolve_preset
 from confgen.evaluation.loading import load_ensembles
 from confgen.evaluation.matching import evaluate_ensembles
+from confgen.evaluation.metrics import headline
 from confgen.generation import generate
 
 
 def summary(res: dict) -> dict:
-    out = {"molecules": len(res["per_molecule"])}
-    for r in res["results"]:
-        if r["delta"] == 0.75:
-            out.update(cov_r=round(100 * r["cov_r_mean"], 1), cov_p=round(100 * r["cov_p_mean"], 1),
-                       mat_r=round(r["mat_r_mean"], 3))
-    return out
+    return {"molecules": len(res["per_molecule"]), **headline(res["results"])}
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from confgen.benchmark import BenchmarkOptions, run_benchmark
 from confgen.config import parse_preset_overrides, resolve_preset
+from confgen.evaluation import headline
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 REFS = [str(SHARED / "geom_drugs_tora3d7"),
@@ -63,12 +64,8 @@ def main() -> None:
 def summarise(m: dict) -> dict:
     """The numbers a preset is chosen by, from one method's benchmark result."""
     out = {"status": m.get("status")}
-    for r in (m.get("evaluation") or {}).get("results", []):
-        if r["delta"] in (0.75, 1.25):
-            out[f"cov_r@{r['delta']}"] = round(100 * r["cov_r_mean"], 1)
-            out[f"cov_p@{r['delta']}"] = round(100 * r["cov_p_mean"], 1)
-            out["mat_r"] = round(r["mat_r_mean"], 3)
-            out["mat_p"] = round(r["mat_p_mean"], 3)
+    if (m.get("evaluation") or {}).get("results"):
+        out.update(headline(m["evaluation"]["results"]))
     for k in ("dft_recovered", "mean_min_rmsd", "n_requested", "n_generated", "network_calls_per_conformer",
               "conformers_per_cpu_s", "conformers_per_s"):
         if k in m:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from confgen.evaluation import aggregate, cov_mat, coverage_curve, format_table, plot_coverage
+from confgen.evaluation import aggregate, cov_mat, coverage_curve, format_table, headline, plot_coverage
 
 
 def _brute_cov_mat(d: np.ndarray, deltas):
@@ -59,6 +59,16 @@ def test_coverage_curve_from_per_molecule_minima():
     assert curve["delta"] == [0.5, 1.5]
     assert curve["cov_r"] == pytest.approx([(0.5 + 0.0) / 2, (0.5 + 1.0) / 2])  # a None minimum never covers
     assert curve["cov_p"] == pytest.approx([0.5, 1.0])  # the molecule without generated conformers is left out
+
+
+def test_headline_numbers_from_aggregated_rows():
+    d = np.array([[0.3, 1.0, 2.0], [0.8, 0.6, 1.5]])  # the hand-computed case above
+    rows = aggregate([cov_mat(d, [0.5, 0.75, 1.25]), cov_mat(np.zeros((2, 0)), [0.5, 0.75, 1.25])], [0.5, 0.75, 1.25])
+    h = headline(rows)
+    assert h == {"cov_r@0.75": 50.0, "cov_p@0.75": 66.7, "cov_r@1.25": 50.0, "cov_p@1.25": 66.7,
+                 "mat_r": 0.45, "mat_p": 0.8}  # COV-R of the empty molecule counts 0; its MAT/COV-P is left out
+    with pytest.raises(KeyError):
+        headline(rows, deltas=(1.0,))
 
 
 def test_format_table_and_plot(tmp_path):

@@ -93,6 +93,29 @@ def aggregate(per_molecule: Sequence[dict], deltas: Iterable[float] = DEFAULT_DE
     return rows
 
 
+def headline(results: Sequence[dict], deltas: Iterable[float] = (0.75, 1.25)) -> dict:
+    """The numbers presets and trials are compared by, flat, from :func:`aggregate`'s rows (an evaluation's
+    ``results``): ``{"cov_r@D": %, "cov_p@D": % for each D of deltas, "mat_r": A, "mat_p": A}`` (means over
+    molecules, COV in percent rounded to 0.1, MAT rounded to 0.001; a metric without a value is ``None``).
+
+    Raises:
+        KeyError: a delta of ``deltas`` that ``results`` has no row for.
+    """
+    rows = {float(r["delta"]): r for r in results}
+    out: dict = {}
+    for d in deltas:
+        row = rows[float(d)]
+        for key in ("cov_r", "cov_p"):
+            v = row[f"{key}_mean"]
+            out[f"{key}@{float(d)}"] = None if v is None else round(100.0 * v, 1)
+    if rows:
+        first = next(iter(rows.values()))
+        for key in ("mat_r", "mat_p"):
+            v = first[f"{key}_mean"]
+            out[key] = None if v is None else round(v, 3)
+    return out
+
+
 def coverage_curve(per_molecule: Sequence[dict], grid: Sequence[float]) -> dict:
     """Mean COV-R and COV-P over molecules on a grid of thresholds (from the per-molecule minima).
 
