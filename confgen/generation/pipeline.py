@@ -60,7 +60,7 @@ from confgen.generation.initial_guess import embed_round
 from confgen.generation.relaxation import relax_mmff
 from confgen.generation.request import GenerationRequest, resolve_model
 from confgen.generation.sampler import noise_levels, sample_chunk
-from confgen.generation.state import MoleculeState, prepare_molecule
+from confgen.generation.state import MoleculeState, Relaxed, prepare_molecule
 from confgen.generation.stats import GenerationStats
 from confgen.chem.conformers import with_positions
 from confgen.chem.forcefield import has_mmff_params
@@ -279,8 +279,8 @@ def _select_and_relax(states: list[MoleculeState], sample: dict, *, relax: str, 
         if len(st.pos) > st.n_keep:  # energy window: every candidate was relaxed
             with bar.phase("sampling"):
                 slots = sorted(st.pos)
-                chosen = most_diverse_in_window(st.mol, [st.relaxed[j][0] for j in slots],
-                                                [st.relaxed[j][1] for j in slots], st.n_keep, window)
+                chosen = most_diverse_in_window(st.mol, [st.relaxed[j].pos for j in slots],
+                                                [st.relaxed[j].energy for j in slots], st.n_keep, window)
                 _keep_slots(st, [slots[c] for c in chosen])
 
 
@@ -311,7 +311,7 @@ def _relax_in_bounds(states: list[MoleculeState], sample: dict, *, sources: list
             pos = np.stack([c.GetPositions() for c in confs])
             inside = within_bounds(st.bounds, pos) if st.bounds is not None else np.ones(len(pos), bool)
             for j, p, conf, flag, ok in zip(slots, pos, confs, flags, inside):
-                st.relaxed[j] = (p, conf.GetDoubleProp(PROP_MMFF_ENERGY), flag)
+                st.relaxed[j] = Relaxed(p, conf.GetDoubleProp(PROP_MMFF_ENERGY), flag, bool(ok))
                 if not ok and st.attempts.get(j, 0) <= preset.max_retries:
                     again.append((k, j))
         if not again:
@@ -339,17 +339,19 @@ def _finish(states: list[MoleculeState | None], req: GenerationRequest, *, stats
             stats.failed_molecules += 1
             continue
         slots = sorted(st.pos)
-        mol = with_positions(st.mol, [st.relaxed[j][0] if j in st.relaxed else st.pos[j] for j in slots])
+        mol = with_positions(st.mol, [st.relaxed[j].pos if j in st.relaxed else st.pos[j] for j in slots])
+        unrelaxed = [j for j in slots if j not in st.relaxed]  # relaxed slots were judged when relaxed
+        if unrelaxed and st.bounds is not None:
+            judged = dict(zip(unrelaxed, within_bounds(st.bounds, np.stack([st.pos[j] for j in unrelaxed]))))
+        else:
+            judged = {j: True for j in unrelaxed}
         for conf, j in zip(mol.GetConformers(), slots):
             if j in st.relaxed:
-                conf.SetDoubleProp(PROP_MMFF_ENERGY, float(st.relaxed[j][1]))
-                stats.relax_reverted += int(st.relaxed[j][2])
-        if mol.GetNumConformers():
-            pos = np.stack([c.GetPositions() for c in mol.GetConformers()])  # [K, N, 3]
-            ok = within_bounds(st.bounds, pos) if st.bounds is not None else np.ones(len(pos), bool)
-            for conf, flag in zip(mol.GetConformers(), ok):
-                conf.SetIntProp(PROP_WITHIN_BOUNDS, int(flag))
-            stats.outside_bounds += int((~ok).sum())
+                conf.SetDoubleProp(PROP_MMFF_ENERGY, float(st.relaxed[j].energy))
+                stats.relax_reverted += int(st.relaxed[j].reverted)
+            inside = st.relaxed[j].inside if j in st.relaxed else bool(judged[j])
+            conf.SetIntProp(PROP_WITHIN_BOUNDS, int(inside))
+            stats.outside_bounds += int(not inside)
         failure = None
         if st.too_large:
             failure = (f"too large for the {st.too_large} memory ({mol.GetNumAtoms()} atoms: one conformer alone "

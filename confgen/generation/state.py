@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from rdkit import Chem
@@ -16,6 +17,15 @@ from confgen.rdlog import quiet_rdkit
 from confgen.chem.amides import AmideRotors, amide_rotors
 from confgen.chem.stereo import StereoSpec, stereo_spec
 from confgen.validity import GeometryBounds, geometry_bounds
+
+
+class Relaxed(NamedTuple):
+    """One slot's MMFF94 relaxation: what is written, and how it was judged."""
+
+    pos: np.ndarray  # [N, 3] relaxed coordinates (the sampled ones when relaxing would change the stereo)
+    energy: float  # MMFF94 energy (kcal/mol)
+    reverted: bool  # written unrelaxed: MMFF94 would have changed the stereo
+    inside: bool  # within PoseBusters' bounds (True for a molecule without bounds)
 
 
 @dataclass
@@ -40,7 +50,7 @@ class MoleculeState:
     radii: np.ndarray | None = None  # [N] van der Waals radii (multi-fragment molecules)
     too_large: str = ""  # device type whose memory one conformer alone exceeded: the molecule is skipped
     amides: AmideRotors | None = None  # secondary amides turned trans after sampling (preset trans_amides)
-    relaxed: dict = field(default_factory=dict)  # slot -> (MMFF94-relaxed [N, 3], energy, written unrelaxed?)
+    relaxed: dict = field(default_factory=dict)  # slot -> Relaxed
 
 
 def prepare_molecule(mol: Chem.Mol, n: int, uid: int, source: str, oversample: float = 1.0,
