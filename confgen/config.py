@@ -355,6 +355,11 @@ class SamplerPreset:
             heavy atoms, and every molecule when no MMFF94 relaxation follows, are generated with this named
             preset (and its model) instead; ``None`` = every molecule with this preset.
         small_max_heavy_atoms: see ``small_preset``.
+        polish_steps: after the last level, this many deterministic steps ``x + polish_rate * polish_sigma^2 *
+            s(x, polish_sigma)``: mean-shift towards a mode of the learned density smoothed at ``polish_sigma``,
+            the network's own relaxation (no force field, no noise); 0 = none.
+        polish_sigma: the noise level (Angstrom) the polishing steps query the network at.
+        polish_rate: the share of a full denoising step (Tweedie's) each polishing step takes, in (0, 1].
 
     Raises:
         ConfgenError: (on construction) a value of the wrong type or out of range.
@@ -382,6 +387,9 @@ class SamplerPreset:
     trans_amides: bool = False
     small_preset: str | None = None
     small_max_heavy_atoms: int = 0
+    polish_steps: int = 0
+    polish_sigma: float = 0.1
+    polish_rate: float = 0.5
 
     def __post_init__(self):
         for key, tp in _field_types(self).items():
@@ -403,13 +411,17 @@ class SamplerPreset:
         for key in ("sigma_max", "sigma_min", "init_std", "rho", "clip"):
             if getattr(self, key) is not None and not getattr(self, key) > 0:
                 bad(key, "must be a positive number or null")
-        for key in ("num_levels", "steps_per_level", "max_retries", "noise_fallback_levels"):
+        for key in ("num_levels", "steps_per_level", "max_retries", "noise_fallback_levels", "polish_steps"):
             if getattr(self, key) < 0:
                 bad(key, "must be a non-negative integer")
         if self.num_levels < 1:
             bad("num_levels", "must be at least 1")
         if not self.eps > 0:
             bad("eps", "must be a positive number")
+        if not self.polish_sigma > 0:
+            bad("polish_sigma", "must be a positive number")
+        if not 0 < self.polish_rate <= 1:
+            bad("polish_rate", "must be in (0, 1]")
         if not 0 < self.retry_step_factor <= 1:
             bad("retry_step_factor", "must be in (0, 1]")
         if self.energy_window is not None and not self.energy_window >= 0:
@@ -482,10 +494,10 @@ class SamplerPreset:
         """Score-function evaluations per conformer (no retries)."""
         levels, steps = self.num_levels, self.steps_per_level
         if self.method == "pc":
-            return levels * (steps + 1)
+            return levels * (steps + 1) + self.polish_steps
         if self.method == "heun":
-            return levels * (steps + 2) - 1
-        return levels * steps + int(self.final_denoise)
+            return levels * (steps + 2) - 1 + self.polish_steps
+        return levels * steps + int(self.final_denoise) + self.polish_steps
 
     def etkdg_refinement(self) -> "SamplerPreset | None":
         """The preset of the ETKDG-seeded retries of a noise-start preset (``retry_from_etkdg``): the ``fast``

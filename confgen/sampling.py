@@ -152,7 +152,8 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
            clip: float | None = None, churn: float = 0.0, noise: NoiseSource | None = None,
            generator: torch.Generator | None = None,
            blowup_radius: torch.Tensor | None = None,
-           callback: Callable[[int, int], None] | None = None) -> SampleResult:
+           callback: Callable[[int, int], None] | None = None,
+           polish_steps: int = 0, polish_sigma: float = 0.1, polish_rate: float = 0.5) -> SampleResult:
     """Run annealed Langevin dynamics (``"ald"``), predictor-corrector (``"pc"``) or Heun (``"heun"``) sampling.
 
     Args:
@@ -172,6 +173,9 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
         blowup_radius: [G] bound on an atom's distance from its centre (default
             :func:`default_blowup_radius`); the bound grows by ``6 sigma`` at level sigma.
         callback: called as ``callback(level, num_levels)`` after each level.
+        polish_steps, polish_sigma, polish_rate: after the last level, ``polish_steps`` deterministic steps
+            ``x + polish_rate * polish_sigma^2 * s(x, polish_sigma)`` (mean-shift towards a mode of the density
+            smoothed at ``polish_sigma``).
 
     Returns:
         :class:`SampleResult`.
@@ -251,6 +255,11 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
     if method == "ald" and final_denoise and alive.any():
         s = score(x, sigma_last)
         x = accept(x, x + sigma_last * sigma_last * s, sigma_last)
+    for _ in range(polish_steps):
+        if not alive.any():
+            break
+        s = score(x, polish_sigma)
+        x = accept(x, x + polish_rate * polish_sigma * polish_sigma * s, polish_sigma)
     x = remove_com(x, batch, num_graphs)
     return SampleResult(pos=x, ok=alive.clone(), num_evals=num_evals)
 

@@ -99,6 +99,27 @@ def test_heun_with_too_few_levels_or_first_order_steps_misses_the_spread():
     assert abs(var / (s0 ** 2 * (1 - 1 / N_NODES)) - 1) > 0.3
 
 
+def test_polishing_steps_contract_towards_the_mode_at_the_analytic_rate():
+    """Each polishing step moves x by rate * sigma_p^2 * score(x, sigma_p); for N(mu, s0^2) that shrinks the
+    offset from mu by 1 - rate * sigma_p^2 / (s0^2 + sigma_p^2), without noise; the calls are counted."""
+    G, s0, sp, rate, k = 50, 0.5, 0.3, 0.5, 12
+    mu, score_fn, batch = _gaussian(G, s0)
+    g = torch.Generator().manual_seed(5)
+    x0 = mu.repeat(G, 1) + 0.4 * torch.randn(G * N_NODES, 3, generator=g, dtype=torch.float64)
+    x0 = x0 - x0.view(G, N_NODES, 3).mean(1).repeat_interleave(N_NODES, 0)
+    one_level = torch.tensor([0.01], dtype=torch.float64)
+    base = sample(score_fn, x0, batch, G, one_level, method="pc", steps_per_level=0, eps=1e-5, generator=g)
+    polished = sample(score_fn, x0, batch, G, one_level, method="pc", steps_per_level=0, eps=1e-5, generator=g,
+                      polish_steps=k, polish_sigma=sp, polish_rate=rate)
+    assert polished.num_evals == base.num_evals + k
+    factor = (1 - rate * sp ** 2 / (s0 ** 2 + sp ** 2)) ** k
+    big_mu = mu.repeat(G, 1)
+    assert torch.allclose(polished.pos - big_mu, factor * (base.pos - big_mu), atol=1e-9)
+    assert resolve_preset("fast", {"polish_steps": k}).evals_per_sample == resolve_preset("fast").evals_per_sample + k
+    with pytest.raises(ConfgenError, match="polish_rate"):
+        resolve_preset("fast", {"polish_rate": 1.5})
+
+
 def test_edm_schedule_with_rho():
     p = resolve_preset("edm", {"sigma_max": 10.0, "sigma_min": 0.002, "num_levels": 18})
     sig = noise_levels(p)
