@@ -355,11 +355,15 @@ class SamplerPreset:
             heavy atoms, and every molecule when no MMFF94 relaxation follows, are generated with this named
             preset (and its model) instead; ``None`` = every molecule with this preset.
         small_max_heavy_atoms: see ``small_preset``.
+        raw_preset: with ``small_preset``: the named preset (and its model) of every molecule when no MMFF94
+            relaxation follows (``None`` = ``small_preset``).
         polish_steps: after the last level, this many deterministic steps ``x + polish_rate * polish_sigma^2 *
             s(x, polish_sigma)``: mean-shift towards a mode of the learned density smoothed at ``polish_sigma``,
             the network's own relaxation (no force field, no noise); 0 = none.
         polish_sigma: the noise level (Angstrom) the polishing steps query the network at.
         polish_rate: the share of a full denoising step (Tweedie's) each polishing step takes, in (0, 1].
+        polish_first: polish the initial coordinates, before the first level (the levels then restore the local
+            geometry that the smoothed density blurs), instead of after the last.
 
     Raises:
         ConfgenError: (on construction) a value of the wrong type or out of range.
@@ -387,9 +391,11 @@ class SamplerPreset:
     trans_amides: bool = False
     small_preset: str | None = None
     small_max_heavy_atoms: int = 0
+    raw_preset: str | None = None
     polish_steps: int = 0
     polish_sigma: float = 0.1
     polish_rate: float = 0.5
+    polish_first: bool = False
 
     def __post_init__(self):
         for key, tp in _field_types(self).items():
@@ -432,8 +438,11 @@ class SamplerPreset:
             bad("oversample", "must be a number from 1 to 10")
         if self.small_max_heavy_atoms < 0:
             bad("small_max_heavy_atoms", "must be a non-negative integer")
-        if self.small_preset is not None and self.small_preset not in PRESET_NAMES:
-            bad("small_preset", f"must be one of {', '.join(PRESET_NAMES)} or null")
+        for key in ("small_preset", "raw_preset"):
+            if getattr(self, key) is not None and getattr(self, key) not in PRESET_NAMES:
+                bad(key, f"must be one of {', '.join(PRESET_NAMES)} or null")
+        if self.raw_preset is not None and self.small_preset is None:
+            bad("raw_preset", "needs a small_preset (a per-molecule choice)")
 
     @classmethod
     def named(cls, name: str) -> "SamplerPreset":
@@ -464,30 +473,38 @@ class SamplerPreset:
 
     def for_molecule(self, heavy_atoms: int, relax: str) -> "SamplerPreset":
         """The preset a molecule of ``heavy_atoms`` heavy atoms is generated with (``relax``: ``"mmff"`` or
-        ``"none"``): ``small_preset`` for small molecules and for runs without MMFF94 relaxation, else this one.
+        ``"none"``): without MMFF94 relaxation ``raw_preset`` (else ``small_preset``), with it ``small_preset``
+        for small molecules, else this one.
 
         Raises:
-            ConfgenError: ``small_preset`` itself chooses per molecule.
+            ConfgenError: ``small_preset`` or ``raw_preset`` itself chooses per molecule.
         """
         if self.small_preset is None:
             return self
-        large, small = self.choices()
-        return large if heavy_atoms > self.small_max_heavy_atoms and relax == "mmff" else small
+        large, small, *raw = self.choices()
+        if relax != "mmff":
+            return raw[0] if raw else small
+        return large if heavy_atoms > self.small_max_heavy_atoms else small
 
     def choices(self) -> "tuple[SamplerPreset, ...]":
         """Every preset :meth:`for_molecule` can return: this one (without ``small_preset``), then
-        ``small_preset``'s.
+        ``small_preset``'s, then ``raw_preset``'s if set.
 
         Raises:
-            ConfgenError: ``small_preset`` itself chooses per molecule.
+            ConfgenError: ``small_preset`` or ``raw_preset`` itself chooses per molecule.
         """
         if self.small_preset is None:
             return (self,)
-        small = SamplerPreset.named(self.small_preset)
-        if small.small_preset is not None:
-            raise ConfgenError(f"sampler parameter small_preset={self.small_preset!r}: that preset chooses per "
-                               "molecule itself")
-        return self.replace(small_preset=None, small_max_heavy_atoms=0), small
+        out = [self.replace(small_preset=None, small_max_heavy_atoms=0, raw_preset=None)]
+        for key in ("small_preset", "raw_preset"):
+            if getattr(self, key) is None:
+                continue
+            other = SamplerPreset.named(getattr(self, key))
+            if other.small_preset is not None:
+                raise ConfgenError(f"sampler parameter {key}={getattr(self, key)!r}: that preset chooses per "
+                                   "molecule itself")
+            out.append(other)
+        return tuple(out)
 
     @property
     def evals_per_sample(self) -> int:
@@ -532,7 +549,7 @@ def resolve_preset(preset: "str | SamplerPreset | None" = None, overrides: dict 
         preset = SamplerPreset.named(preset)
     elif not isinstance(preset, SamplerPreset):
         raise ConfgenError(f"a sampler preset is a name or a SamplerPreset, not {type(preset).__name__}")
-    sampler_keys = sorted(set(overrides or ()) - {"small_preset", "small_max_heavy_atoms"})
+    sampler_keys = sorted(set(overrides or ()) - {"small_preset", "small_max_heavy_atoms", "raw_preset"})
     if preset.small_preset is not None and sampler_keys:
         large = preset.choices()[0]
         other = next((k for k, v in SAMPLER_PRESETS.items() if v == large), None)
@@ -590,10 +607,15 @@ def parse_preset_overrides(items: "list[str] | tuple[str, ...] | None") -> dict:
 #: and keeps the most diverse within 4 kcal/mol of the lowest energy (more precise, less recall). Both use the
 #: shipped EDM model (``confgen/checkpoints/edm.pt``) unless a model is given. Levels,
 #: churn, oversampling and window were chosen by measurement (scripts/tune_preset.py, docs/benchmarks.md).
+#: ``refine`` is ``fast``'s ETKDG-seeded selection, each guess first moved by 40 mean-shift steps with the EDM
+#: model at 0.2 A (``polish_steps``; each a full denoising step, towards a mode of the learned density), then
+#: refined by the same model (Heun, 4 levels from 0.1 A to 0.01 A, which restore the local geometry): 47 calls
+#: per conformer; its raw output is closer to GEOM's than ``fast``'s and ETKDG's (docs/benchmarks.md, "The
+#: network's own relaxation").
 #: ``auto`` chooses per molecule: ``edm`` (its settings) for molecules of more than 12 heavy atoms when MMFF94
-#: relaxation follows, ``fast`` for smaller ones and whenever the output is not relaxed; measured: ``fast`` recovers
-#: more QM9 DFT minima (small, rigid) and its raw output is better, ``edm`` + MMFF94 covers GEOM-Drugs ensembles
-#: better (docs/benchmarks.md).
+#: relaxation follows, ``fast`` for smaller ones, and ``refine`` for every molecule when the output is not
+#: relaxed; measured: ``fast`` recovers more QM9 DFT minima (small, rigid), ``edm`` + MMFF94 covers GEOM-Drugs
+#: ensembles better, ``refine`` is the best raw output (docs/benchmarks.md).
 #: The names are :data:`confgen.options.PRESET_NAMES` (what ``confgen sample --help`` lists without this module).
 SAMPLER_PRESETS: dict[str, SamplerPreset] = {
     "confgf": SamplerPreset(method="ald", init="noise", init_std=1.0, sigma_max=10.0, sigma_min=0.01, num_levels=50,
@@ -603,6 +625,11 @@ SAMPLER_PRESETS: dict[str, SamplerPreset] = {
                           steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=1000.0, max_retries=3,
                           retry_step_factor=0.5, noise_fallback_levels=50, rho=None, churn=0.0, oversample=2.0,
                           trans_amides=True),
+    "refine": SamplerPreset(method="heun", init="etkdg", init_std=None, sigma_max=0.1, sigma_min=0.01,
+                            num_levels=4, steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=1000.0,
+                            max_retries=3, retry_step_factor=0.5, noise_fallback_levels=50, rho=7.0, churn=0.0,
+                            oversample=2.0, model="edm", trans_amides=True, polish_steps=40, polish_sigma=0.2,
+                            polish_rate=1.0, polish_first=True),
     "edm": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None, num_levels=6,
                          steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None, max_retries=3,
                          retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0, oversample=1.0,
@@ -616,5 +643,5 @@ SAMPLER_PRESETS: dict[str, SamplerPreset] = {
                           steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None, max_retries=3,
                           retry_step_factor=0.5, noise_fallback_levels=0, rho=7.0, churn=5.0, oversample=1.0,
                           retry_from_etkdg=True, model="edm", trans_amides=True, small_preset="fast",
-                          small_max_heavy_atoms=12),
+                          small_max_heavy_atoms=12, raw_preset="refine"),
 }

@@ -26,5 +26,5 @@ DEFAULT_MAX_STEREOISOMERS = 8
 
 #: names of the built-in sampler presets (:data:`confgen.config.SAMPLER_PRESETS` holds their typed values) and the
 #: default one
-PRESET_NAMES = ("confgf", "fast", "edm", "edm-select", "auto")
+PRESET_NAMES = ("confgf", "fast", "refine", "edm", "edm-select", "auto")
 DEFAULT_PRESET = "auto"

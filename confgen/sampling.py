@@ -153,7 +153,8 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
            generator: torch.Generator | None = None,
            blowup_radius: torch.Tensor | None = None,
            callback: Callable[[int, int], None] | None = None,
-           polish_steps: int = 0, polish_sigma: float = 0.1, polish_rate: float = 0.5) -> SampleResult:
+           polish_steps: int = 0, polish_sigma: float = 0.1, polish_rate: float = 0.5,
+           polish_first: bool = False) -> SampleResult:
     """Run annealed Langevin dynamics (``"ald"``), predictor-corrector (``"pc"``) or Heun (``"heun"``) sampling.
 
     Args:
@@ -175,7 +176,8 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
         callback: called as ``callback(level, num_levels)`` after each level.
         polish_steps, polish_sigma, polish_rate: after the last level, ``polish_steps`` deterministic steps
             ``x + polish_rate * polish_sigma^2 * s(x, polish_sigma)`` (mean-shift towards a mode of the density
-            smoothed at ``polish_sigma``).
+            smoothed at ``polish_sigma``); ``polish_first``: before the first level instead (the levels then
+            restore the local geometry the smoothed density blurs).
 
     Returns:
         :class:`SampleResult`.
@@ -228,6 +230,16 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
             x = accept(x, x_new, sigma)
         return x
 
+    def polish(x: torch.Tensor) -> torch.Tensor:
+        for _ in range(polish_steps):
+            if not alive.any():
+                break
+            s = score(x, polish_sigma)
+            x = accept(x, x + polish_rate * polish_sigma * polish_sigma * s, polish_sigma)
+        return x
+
+    if polish_first:
+        x = polish(x)
     levels = len(sig_list)
     gamma = min(churn / levels, math.sqrt(2.0) - 1.0) if method == "heun" else 0.0
     for i, sigma in enumerate(sig_list):
@@ -255,11 +267,8 @@ def sample(score_fn: ScoreFn, pos: torch.Tensor, batch: torch.Tensor, num_graphs
     if method == "ald" and final_denoise and alive.any():
         s = score(x, sigma_last)
         x = accept(x, x + sigma_last * sigma_last * s, sigma_last)
-    for _ in range(polish_steps):
-        if not alive.any():
-            break
-        s = score(x, polish_sigma)
-        x = accept(x, x + polish_rate * polish_sigma * polish_sigma * s, polish_sigma)
+    if not polish_first:
+        x = polish(x)
     x = remove_com(x, batch, num_graphs)
     return SampleResult(pos=x, ok=alive.clone(), num_evals=num_evals)
 

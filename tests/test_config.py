@@ -106,18 +106,23 @@ def test_unknown_backbone_is_reported(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------- sampler presets
-def test_auto_preset_chooses_edm_for_relaxed_drug_size_molecules_and_fast_otherwise():
+def test_auto_preset_chooses_edm_for_relaxed_drug_size_molecules_fast_for_small_and_refine_unrelaxed():
     from confgen.config import SAMPLER_PRESETS, resolve_preset
     from confgen.generation import GenerationRequest, progress_budgets
 
     auto = resolve_preset("auto")
-    large, small = auto.choices()
-    assert small is SAMPLER_PRESETS["fast"]
+    large, small, raw = auto.choices()
+    assert small is SAMPLER_PRESETS["fast"] and raw is SAMPLER_PRESETS["refine"]
     assert large.small_preset is None and large == SAMPLER_PRESETS["edm"]  # edm's settings and model
     assert auto.for_molecule(13, "mmff") == large
-    assert auto.for_molecule(12, "mmff") is small and auto.for_molecule(40, "none") is small
+    assert auto.for_molecule(12, "mmff") is small
+    assert auto.for_molecule(40, "none") is raw and auto.for_molecule(5, "none") is raw
+    assert resolve_preset("auto", {"raw_preset": None}).for_molecule(40, "none") is small
     assert SAMPLER_PRESETS["edm"].for_molecule(5, "none") is SAMPLER_PRESETS["edm"]  # no choice: itself
-    # the bar's budget covers either choice: fast embeds 2 x, both sample and relax 1 x
+    with pytest.raises(ConfgenError, match="raw_preset"):
+        resolve_preset("edm", {"raw_preset": "fast"})
+    assert raw.evals_per_sample <= 50 and raw.init == "etkdg" and raw.model == "edm"
+    # the bar's budget covers every choice: fast and refine embed 2 x, all sample and relax 1 x
     assert progress_budgets([3, 5], auto) == {"embedding": 16, "sampling": 8, "relaxing": 8, "writing": 0}
     # the network-off ablation of a per-molecule choice is that of its ETKDG-seeded choice
     assert GenerationRequest([], [], preset="auto", network=False).preset == small.replace(noise_fallback_levels=0)

@@ -183,3 +183,28 @@ def test_auto_preset_samples_each_molecule_with_its_choice_and_model():
                                    np.stack([c.GetPositions() for c in alone[i].GetConformers()]), atol=1e-4)
     assert stats.network_evals == alone[(0, "evals")] + alone[(1, "evals")]
     assert alone[(0, "evals")] >= 3 * 11 and alone[(1, "evals")] < 4 * 11  # edm: 11 calls, fast: 5
+
+
+def test_auto_without_relaxation_uses_refine_whose_conformers_are_better_than_its_etkdg_guesses():
+    """``--relax none`` under ``auto``: every molecule gets ``refine`` (exactly as in a run of it alone); its
+    conformers keep the stereo, take at most 50 network calls each, and are lower in MMFF94 energy (an
+    independent check of their local geometry) than the ETKDG guesses they start from (the network-off run)."""
+    from confgen.chem.forcefield import mmff_energies
+    from confgen.generation import GenerationRequest, GenerationStats, generate_conformers
+    from confgen.io import mol_from_smiles
+
+    mols = [mol_from_smiles(s, source="t") for s in ("CC(=O)N[C@@H](Cc1ccc(O)cc1)C(=O)O", "OC1CCOC1")]
+    stats = GenerationStats()
+    out = generate_conformers(GenerationRequest(mols, [6, 2], preset="auto", relax="none", seed=7, progress=False),
+                              stats=stats)
+    alone = generate_conformers(GenerationRequest(mols, [6, 2], preset="refine", relax="none", seed=7,
+                                                  progress=False))
+    for a, b in zip(out, alone):
+        np.testing.assert_allclose(np.stack([c.GetPositions() for c in a.GetConformers()]),
+                                   np.stack([c.GetPositions() for c in b.GetConformers()]), atol=1e-4)
+    assert 8 * 47 <= stats.network_evals <= 8 * 50
+    (guesses,) = generate_conformers(GenerationRequest(mols[:1], [6], preset="auto", relax="none", seed=7,
+                                                       network=False, progress=False))
+    pos = np.stack([c.GetPositions() for c in out[0].GetConformers()])
+    assert check_stereo(stereo_spec(out[0]), pos).ok.all()
+    assert mmff_energies(Chem.Mol(out[0])).mean() < mmff_energies(Chem.Mol(guesses)).mean() - 5.0

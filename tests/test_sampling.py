@@ -115,6 +115,10 @@ def test_polishing_steps_contract_towards_the_mode_at_the_analytic_rate():
     factor = (1 - rate * sp ** 2 / (s0 ** 2 + sp ** 2)) ** k
     big_mu = mu.repeat(G, 1)
     assert torch.allclose(polished.pos - big_mu, factor * (base.pos - big_mu), atol=1e-9)
+    # before the first level instead: the same contraction here (both steps are scalings about mu)
+    first = sample(score_fn, x0, batch, G, one_level, method="pc", steps_per_level=0, eps=1e-5, generator=g,
+                   polish_steps=k, polish_sigma=sp, polish_rate=rate, polish_first=True)
+    assert first.num_evals == polished.num_evals and torch.allclose(first.pos, polished.pos, atol=1e-9)
     assert resolve_preset("fast", {"polish_steps": k}).evals_per_sample == resolve_preset("fast").evals_per_sample + k
     with pytest.raises(ConfgenError, match="polish_rate"):
         resolve_preset("fast", {"polish_rate": 1.5})

@@ -79,7 +79,7 @@ class GenerationRequest:
             self.model = model_for_preset(self.model, self.preset)
         if not self.network:
             if self.preset.small_preset is not None:  # the ablation of a per-molecule choice: its ETKDG preset
-                self.preset = self.preset.choices()[-1]
+                self.preset = self.preset.choices()[1]
             if self.preset.init != "etkdg":
                 raise ConfgenError("network=False needs a sampler preset with init 'etkdg' (nothing to start from)")
             self.preset = self.preset.replace(noise_fallback_levels=0)

@@ -83,5 +83,5 @@ def sample_chunk(chunk: list[tuple[int, int]], states: list[MoleculeState], init
     res = sample(score_fn, x0, batch.batch, batch.num_graphs, sigmas.to(dtype), method=preset.method,
                  steps_per_level=preset.steps_per_level, eps=eps.to(device=device, dtype=dtype),
                  final_denoise=preset.final_denoise, clip=preset.clip, churn=preset.churn, noise=noise,
-                 polish_steps=preset.polish_steps, polish_sigma=preset.polish_sigma, polish_rate=preset.polish_rate)
+                 polish_steps=preset.polish_steps, polish_sigma=preset.polish_sigma, polish_rate=preset.polish_rate, polish_first=preset.polish_first)
     return res, batch
