@@ -7,7 +7,9 @@ training mixtures used the xTB ensembles of the first 158 and 198 molecules buil
 with its conformers within ``--window`` kcal/mol of its lowest GFN2-xTB energy (how ``confgen prepare`` reads
 the shards), and at least 4 of them. Their SMILES are among the first 3,000 of the train pool, whose ETKDG +
 MMFF94 ensembles the shipped EDM model was trained on: the set is held out at the GFN2-xTB level only. Score
-a method against it with ``confgen benchmark OUT.sdf --methods ...``.
+a method against it with ``confgen benchmark OUT.sdf --methods ...``. The references are built from ETKDG
+conformers (MMFF94, then GFN2-xTB minima), so they favour methods that start from ETKDG: the set cannot rank
+those against samplers from noise (docs/benchmarks.md, "Beyond the 17 shared molecules").
 """
 
 from __future__ import annotations
