@@ -352,12 +352,13 @@ class SamplerPreset:
             checks (:func:`confgen.chem.amides.turn_amides_trans`: a rigid rotation about the C-N bond; stereo,
             bond lengths and angles unchanged), as nearly all of them are in GEOM's and in GFN2-xTB ensembles.
         small_preset: a per-molecule choice (:meth:`for_molecule`): molecules of at most ``small_max_heavy_atoms``
-            heavy atoms, and every molecule when no MMFF94 relaxation follows, are generated with this named
-            preset (and its model) instead; ``None`` = every molecule with this preset.
+            heavy atoms, and every molecule when no MMFF94 relaxation follows (unless ``raw_preset`` is set),
+            are generated with this named preset (and its model) instead; ``None`` = every molecule with this
+            preset.
         small_max_heavy_atoms: see ``small_preset``.
         raw_preset: with ``small_preset``: the named preset (and its model) of every molecule when no MMFF94
             relaxation follows (``None`` = ``small_preset``).
-        polish_steps: after the last level, this many deterministic steps ``x + polish_rate * polish_sigma^2 *
+        polish_steps: after the last level (before the first with ``polish_first``), this many deterministic steps ``x + polish_rate * polish_sigma^2 *
             s(x, polish_sigma)``: mean-shift towards a mode of the learned density smoothed at ``polish_sigma``,
             the network's own relaxation (no force field, no noise); 0 = none.
         polish_sigma: the noise level (Angstrom) the polishing steps query the network at.
