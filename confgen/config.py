@@ -359,8 +359,9 @@ class SamplerPreset:
         raw_preset: with ``small_preset``: the named preset (and its model) of every molecule when no MMFF94
             relaxation follows (``None`` = ``small_preset``).
         polish_steps: after the last level (before the first with ``polish_first``), this many deterministic
-            steps ``x + polish_rate * polish_sigma^2 * s(x, polish_sigma)``: mean-shift towards a mode of the learned density smoothed at ``polish_sigma``,
-            the network's own relaxation (no force field, no noise); 0 = none.
+            steps ``x + polish_rate * polish_sigma^2 * s(x, polish_sigma)``: mean-shift towards a mode of the
+            learned density smoothed at ``polish_sigma``, the network's own relaxation (no force field, no
+            noise); 0 = none.
         polish_sigma: the noise level (Angstrom) the polishing steps query the network at.
         polish_rate: the share of a full denoising step (Tweedie's) each polishing step takes, in (0, 1].
         polish_first: polish the initial coordinates, before the first level (the levels then restore the local
