@@ -1,12 +1,12 @@
 """Write GFN2-xTB ensembles of data/geom_drugs_xtb as a reference SDF (a check beyond the 17 shared molecules).
 
-    python scripts/xtb_reference_set.py OUT.sdf [--skip-first 200] [--max-molecules 40] [--window 6]
+    python scripts/xtb_reference_set.py OUT.sdf [--skip-first 200] [--max-molecules 40] [--window KCAL]
 
 The molecules are taken in source-line order after the first ``--skip-first`` built ones (the EDM models'
 training mixtures used the xTB ensembles of the first 158 and 198 molecules built: docs/model_card.md), each
-with its conformers within ``--window`` kcal/mol of its lowest GFN2-xTB energy (how ``confgen prepare`` reads
-the shards), and at least 4 of them. Their SMILES are among the first 3,000 of the train pool, whose ETKDG +
-MMFF94 ensembles the shipped EDM model was trained on: the set is held out at the GFN2-xTB level only. Score
+with its conformers within ``--window`` kcal/mol of its lowest GFN2-xTB energy (default: the window
+``confgen prepare`` reads the shards with, 6), and at least 4 of them. Their SMILES are among the first
+3,000 of the train pool, whose ETKDG + MMFF94 ensembles the shipped EDM model was trained on: the set is held out at the GFN2-xTB level only. Score
 a method against it with ``confgen benchmark OUT.sdf --methods ...``. The references are built from ETKDG
 conformers (MMFF94, then GFN2-xTB minima), so they favour methods that start from ETKDG: the set cannot rank
 those against samplers from noise (docs/benchmarks.md, "Beyond the 17 shared molecules").
@@ -21,6 +21,7 @@ import tempfile
 from rdkit import Chem
 
 from confgen.chem.forcefield import KCAL_PER_HARTREE
+from confgen.data.readers.shard_dir import SHARD_ENERGY_WINDOW
 from confgen.data.shards import iter_shards
 
 
@@ -30,7 +31,7 @@ def main() -> None:
     parser.add_argument("--source", default="data/geom_drugs_xtb")
     parser.add_argument("--skip-first", type=int, default=200)
     parser.add_argument("--max-molecules", type=int, default=40)
-    parser.add_argument("--window", type=float, default=6.0)
+    parser.add_argument("--window", type=float, default=SHARD_ENERGY_WINDOW)
     args = parser.parse_args()
     mols = sorted(iter_shards(args.source), key=lambda m: m.index)[args.skip_first:]
     kept = 0
