@@ -84,7 +84,7 @@ def test_shard_directory_is_a_prepare_source(tmp_path):
     within = int(((hartree - hartree.min()) * 627.509474 <= 6.0).sum())  # -49.99 Eh lies 6.9 kcal/mol up
     assert mol.GetNumConformers() >= 3 and within == mol.GetNumConformers() - 1
     assert len(recs) == 1 and recs[0].num_confs == within  # GEOM's 6 kcal/mol window
-    assert stats["dropped_conformers"] == 1
+    assert stats["outside_energy_window"] == 1 and stats.get("dropped_conformers", 0) == 0  # not a graph change
     w = np.array(recs[0].weights)
     assert w.sum() == pytest.approx(1.0) and np.all(np.diff(w) <= 1e-12)  # Boltzmann weights, highest first
     assert w[0] > 0.5  # -50.001 Eh lies 0.6 kcal/mol below the next conformer
@@ -99,6 +99,8 @@ def test_shard_directory_is_a_prepare_source(tmp_path):
         prepare_dataset([str(tmp_path / "shards")], tmp_path / "ds", PrepareOptions(exclude=[str(excl)], progress=False))
     summary = prepare_dataset([str(tmp_path / "shards")], tmp_path / "ds2", PrepareOptions(progress=False))
     assert summary["n_molecules"] == 1
+    assert summary["filtered"]["conformers_outside_energy_window"] == 1
+    assert summary["filtered"]["conformers_with_other_graph"] == 0
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tblite") is None, reason="tblite not installed")

@@ -22,7 +22,8 @@ SHARD_ENERGY_WINDOW = 6.0
 
 def iter_shard_dir(path, *, filt, report, max_confs, stats) -> Iterator[MolRecord]:
     """Conformer shards (:mod:`confgen.data.shards`), GEOM's way: conformers within :data:`SHARD_ENERGY_WINDOW`
-    kcal/mol of the molecule's lowest stored energy, with Boltzmann weights at 298.15 K."""
+    kcal/mol of the molecule's lowest stored energy, with Boltzmann weights at 298.15 K; the others are counted
+    in ``stats["outside_energy_window"]``."""
 
     for shard in shard_paths(path):
         try:
@@ -36,7 +37,7 @@ def iter_shard_dir(path, *, filt, report, max_confs, stats) -> Iterator[MolRecor
                 continue
             kcal = m.energies * KCAL_PER_HARTREE
             keep = np.flatnonzero(kcal - kcal.min() <= SHARD_ENERGY_WINDOW)
-            stats["dropped_conformers"] = stats.get("dropped_conformers", 0) + len(kcal) - len(keep)
+            stats["outside_energy_window"] = stats.get("outside_energy_window", 0) + len(kcal) - len(keep)
             weights = np.zeros(len(kcal))
             weights[keep] = boltzmann_weights(kcal[keep], 298.15)
             order = [i for i in np.argsort(-weights, kind="stable") if i in set(keep.tolist())]

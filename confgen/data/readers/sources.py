@@ -72,7 +72,8 @@ def iter_molecules(path: str | os.PathLike, *, split_csv: str | os.PathLike | No
             source has weights, else file order).
         min_heavy_atoms, max_heavy_atoms: keep molecules whose heavy-atom count lies in this range.
         errors: if given, receives one :class:`InputError` per skipped input instead of raising it.
-        stats: optional dict of counters (``filtered_split``, ``filtered_heavy_atoms``, ``dropped_conformers``).
+        stats: optional dict of counters (``filtered_split``, ``filtered_heavy_atoms``, ``dropped_conformers``;
+            ``outside_energy_window`` for conformer shards).
         stereo: ``"keep"``: a molecule's conformers stay together even where their 3D stereo differs (reference
             ensembles); ``"split"``: one record per stereoisomer found in the 3D geometries (training data).
 
