@@ -38,6 +38,18 @@ def parse_parts(raw: list[list[str]]) -> list[dict]:
     return parts
 
 
+def union_of_exclusions(summaries: list[dict]) -> list[dict]:
+    """Every exclusion file of every part, once (by path and digest): a part may exclude more than the others."""
+    seen, out = set(), []
+    for s in summaries:
+        for f in s.get("exclusion_files") or []:
+            key = (f.get("path"), f.get("sha256"))
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-o", "--out", required=True)
@@ -71,7 +83,7 @@ def main() -> None:
         format=comps[0].get("format"),
         skipped=[x for s in comps for x in s.get("skipped", [])],
         sources=[x for s in comps for x in s.get("sources", [])],
-        exclusion_files=next((s["exclusion_files"] for s in comps if s.get("exclusion_files")), []),
+        exclusion_files=union_of_exclusions(comps),
         mixture={"parts": mixture, "val_from": [str(v) for v in val_dirs]},
         components=summaries,
     )
