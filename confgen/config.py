@@ -609,11 +609,11 @@ def parse_preset_overrides(items: "list[str] | tuple[str, ...] | None") -> dict:
 #: and keeps the most diverse within 4 kcal/mol of the lowest energy (more precise, less recall). Both use the
 #: shipped EDM model (``confgen/checkpoints/edm.pt``) unless a model is given. Levels,
 #: churn, oversampling and window were chosen by measurement (scripts/tune_preset.py, docs/benchmarks.md).
-#: ``refine`` is ``fast``'s ETKDG-seeded selection, each guess first moved by 40 mean-shift steps with the EDM
-#: model at 0.2 A (``polish_steps``; each a full denoising step, towards a mode of the learned density), then
-#: refined by the same model (Heun, 4 levels from 0.1 A to 0.01 A, which restore the local geometry): 47 calls
-#: per conformer; its raw output is closer to GEOM's than ``fast``'s and ETKDG's (docs/benchmarks.md, "The
-#: network's own relaxation").
+#: ``refine`` is ``fast``'s ETKDG-seeded selection, each guess first moved by 40 mean-shift steps with the
+#: shipped refiner (``confgen/checkpoints/refine.pt``, the EDM model fine-tuned at small noise levels on GFN2-xTB
+#: data) at 0.2 A (``polish_steps``; full denoising steps towards a mode of the learned density), then refined by
+#: it (Heun, 4 levels from 0.1 to 0.01 A, restoring the local geometry): 47 calls per conformer; its raw output
+#: is closer to GEOM's than ``fast``'s and ETKDG's (docs/benchmarks.md, "A GEOM-level refiner").
 #: ``auto`` chooses per molecule: ``edm`` (its settings) for molecules of more than 12 heavy atoms when MMFF94
 #: relaxation follows, ``fast`` for smaller ones, and ``refine`` for every molecule when the output is not
 #: relaxed; measured: ``fast`` recovers more QM9 DFT minima (small, rigid), ``edm`` + MMFF94 covers GEOM-Drugs
@@ -630,7 +630,7 @@ SAMPLER_PRESETS: dict[str, SamplerPreset] = {
     "refine": SamplerPreset(method="heun", init="etkdg", init_std=None, sigma_max=0.1, sigma_min=0.01,
                             num_levels=4, steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=1000.0,
                             max_retries=3, retry_step_factor=0.5, noise_fallback_levels=50, rho=7.0, churn=0.0,
-                            oversample=2.0, model="edm", trans_amides=True, polish_steps=40, polish_sigma=0.2,
+                            oversample=2.0, model="refine", trans_amides=True, polish_steps=40, polish_sigma=0.2,
                             polish_rate=1.0, polish_first=True),
     "edm": SamplerPreset(method="heun", init="noise", init_std=None, sigma_max=None, sigma_min=None, num_levels=6,
                          steps_per_level=0, eps=2.0e-5, final_denoise=True, clip=None, max_retries=3,

@@ -121,7 +121,7 @@ def test_auto_preset_chooses_edm_for_relaxed_drug_size_molecules_fast_for_small_
     assert SAMPLER_PRESETS["edm"].for_molecule(5, "none") is SAMPLER_PRESETS["edm"]  # no choice: itself
     with pytest.raises(ConfgenError, match="raw_preset"):
         resolve_preset("edm", {"raw_preset": "fast"})
-    assert raw.evals_per_sample <= 50 and raw.init == "etkdg" and raw.model == "edm"
+    assert raw.evals_per_sample <= 50 and raw.init == "etkdg" and raw.model == "refine"  # the shipped refiner
     # the bar's budget covers every choice: fast and refine embed 2 x, all sample and relax 1 x
     assert progress_budgets([3, 5], auto) == {"embedding": 16, "sampling": 8, "relaxing": 8, "writing": 0}
     # the network-off ablation of a per-molecule choice is that of its ETKDG-seeded choice

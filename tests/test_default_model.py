@@ -127,6 +127,31 @@ def test_edm_presets_use_the_shipped_edm_model_which_records_its_chain():
     assert chain["init_from"]["trained_on"]["init_from"]["path"].endswith("default.pt")
 
 
+def test_refine_preset_uses_the_shipped_refiner_which_records_its_chain():
+    """``refine`` (and ``auto`` without relaxation) uses confgen/checkpoints/refine.pt: the EDM model fine-tuned at
+    small noise levels on GFN2-xTB + QM9 data, with every evaluation set and the held-out xTB references excluded."""
+    from pathlib import Path
+
+    from confgen.checkpoint import shipped_checkpoint_path
+    from confgen.generation import GenerationRequest
+
+    path = shipped_checkpoint_path("refine")
+    assert path is not None and path != shipped_checkpoint_path("edm")
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    assert Path(GenerationRequest([mol], [2], preset="refine").model) == path
+    ckpt = read_checkpoint(path)
+    assert ckpt["config"]["model"]["precond"] == "edm"
+    assert ckpt["config"]["noise"]["p_mean"] < -1.5  # trained where refine queries it (0.01-0.2 A)
+    chain = ckpt["trained_on"]
+    excluded = " ".join(f["path"] for f in chain["exclusion_files"])
+    for split in ("geom_qm9/test_smiles.csv", "geom_drugs/test_smiles.csv", "geom_drugs_tora3d7", "xtb_refs40.sdf"):
+        assert split in excluded, split
+    sources = {Path(src["path"]).name: src for src in chain["sources"]}
+    assert set(sources) == {"qm9pack", "geom_drugs_xtb"} and sources["geom_drugs_xtb"]["n_excluded"] == 40
+    assert chain["init_from"]["path"].endswith("edm_finetune_s2.pt")  # from the shipped EDM model's checkpoint
+    assert chain["init_from"]["trained_on"]["init_from"]["path"].endswith("best.pt")
+
+
 def test_edm_preset_gives_stereo_correct_conformers_from_noise():
     from confgen.generation import GenerationStats
 
