@@ -3,7 +3,9 @@
     python scripts/xtb_reference_set.py OUT.sdf [--skip-first 200] [--max-molecules 40] [--window KCAL]
 
 The molecules are taken in source-line order after the first ``--skip-first`` built ones (the EDM models'
-training mixtures used the xTB ensembles of the first 158 and 198 molecules built: docs/model_card.md), each
+training mixtures used the xTB ensembles of the first 158 and 198 molecules built; the refiner of ``refine``
+used every built molecule except the 40 this script writes with its defaults, excluded by passing its output to
+``confgen prepare --exclude``: docs/model_card.md; keep doing so, or the set stops being held out), each
 with its conformers within ``--window`` kcal/mol of its lowest GFN2-xTB energy (default: the window
 ``confgen prepare`` reads the shards with, 6), and at least 4 of them. Their SMILES are among the first
 3,000 of the train pool, whose ETKDG + MMFF94 ensembles the shipped EDM model was trained on: the set is held out at the GFN2-xTB level only. Score
