@@ -206,8 +206,8 @@ def test_eps_checkpoint_loads_with_the_eps_parameterisation_and_unchanged_scores
         with torch.no_grad():
             out = model(batch, pos, sig)
         ref = torch.tensor(case["score"], dtype=torch.float64)
-        # float32 rounding: the graph features and part of the path are float32, and their rounding differs between
-        # CPUs and library builds (seen: 6.7e-6 at a score of 37, on a fresh machine, code unchanged); a change of
+        # at float32 rounding, not bit for bit: with the code unchanged, a fresh machine's scores differed from the
+        # saved ones by up to 6.7e-6 at a score of 37 (the batch's features are float32); a change of
         # parameterisation or weights moves the scores by orders of magnitude more
         torch.testing.assert_close(out, ref, atol=1e-6 * float(ref.abs().max()), rtol=1e-5)
 
