@@ -98,6 +98,13 @@ def test_mmff_relax_that_inverts_a_centre_writes_the_unrelaxed_conformer():
         assert ff.CalcEnergy() == pytest.approx(conf.GetDoubleProp(PROP_MMFF_ENERGY), abs=1e-3)
 
 
+def _assert_excludes(trained_on: dict, *names: str) -> None:
+    """Every one of ``names`` is part of an exclusion file the checkpoint records."""
+    excluded = " ".join(f["path"] for f in trained_on["exclusion_files"])
+    for name in names:
+        assert name in excluded, name
+
+
 def test_edm_presets_use_the_shipped_edm_model_which_records_its_chain():
     from pathlib import Path
 
@@ -120,9 +127,7 @@ def test_edm_presets_use_the_shipped_edm_model_which_records_its_chain():
     model = confgen.load_model(str(path))
     assert model.precond == "edm"
     chain = read_checkpoint(path)["trained_on"]
-    excluded = " ".join(f["path"] for f in chain["exclusion_files"])
-    for split in ("geom_qm9/test_smiles.csv", "geom_drugs/test_smiles.csv", "geom_drugs_tora3d7"):
-        assert split in excluded, split
+    _assert_excludes(chain, "geom_qm9/test_smiles.csv", "geom_drugs/test_smiles.csv", "geom_drugs_tora3d7")
     assert chain["init_from"]["path"].endswith("best.pt")  # fine-tuned from s1, itself from the issue-6 model
     assert chain["init_from"]["trained_on"]["init_from"]["path"].endswith("default.pt")
 
@@ -143,9 +148,8 @@ def test_refine_preset_uses_the_shipped_refiner_which_records_its_chain():
     assert ckpt["config"]["model"]["precond"] == "edm"
     assert ckpt["config"]["noise"]["p_mean"] < -1.5  # trained where refine queries it (0.01-0.2 A)
     chain = ckpt["trained_on"]
-    excluded = " ".join(f["path"] for f in chain["exclusion_files"])
-    for split in ("geom_qm9/test_smiles.csv", "geom_drugs/test_smiles.csv", "geom_drugs_tora3d7", "xtb_refs40.sdf"):
-        assert split in excluded, split
+    _assert_excludes(chain, "geom_qm9/test_smiles.csv", "geom_drugs/test_smiles.csv", "geom_drugs_tora3d7",
+                     "xtb_refs40.sdf")
     sources = {Path(src["path"]).name: src for src in chain["sources"]}
     assert set(sources) == {"qm9pack", "geom_drugs_xtb"} and sources["geom_drugs_xtb"]["n_excluded"] == 40
     assert chain["init_from"]["path"].endswith("edm_finetune_s2.pt")  # from the shipped EDM model's checkpoint
