@@ -137,3 +137,66 @@ def test_build_script_resumes_after_sigterm_and_never_builds_evaluation_molecule
         assert np.all(m.energies < 0)  # GFN2-xTB total energies in Hartree
     meta = json.loads(str(np.load(shard_paths(out)[0], allow_pickle=False)["meta"]))
     assert meta["protocol"]["xtb_level"] and "splits/geom_drugs/test_smiles.csv" in meta["excluded_sets"]
+
+
+def test_quantized_shard_positions_are_int16_within_half_a_milli_angstrom(tmp_path):
+    mol, e = _ensemble("CC(=O)Nc1ccc(O)cc1")
+    buf = ShardBuffer()
+    buf.add(0, "CC(=O)Nc1ccc(O)cc1", mol, e, e)
+    path = write_shard(tmp_path, buf, {"protocol": "test", "source": "x.smi"}, quantize=True)
+    with np.load(path, allow_pickle=False) as data:
+        assert data["pos"].dtype == np.int16
+    back = next(iter_shard(path)).mol
+    for c_new, c_old in zip(back.GetConformers(), mol.GetConformers()):
+        assert np.abs(c_new.GetPositions() - c_old.GetPositions()).max() <= 5.01e-4
+    far = Chem.Mol(mol)  # a coordinate beyond +-32.7 A cannot be int16 milli-Angstrom: stored as float32
+    far.GetConformer(0).SetAtomPosition(0, (40.0, 0.0, 0.0))
+    buf = ShardBuffer()
+    buf.add(0, "CC(=O)Nc1ccc(O)cc1", far, e, e)
+    path = write_shard(tmp_path / "far", buf, {"protocol": "test", "source": "x.smi"}, quantize=True)
+    with np.load(path, allow_pickle=False) as data:
+        assert data["pos"].dtype == np.float32
+    assert next(iter_shard(path)).mol.GetConformer(0).GetAtomPosition(0).x == pytest.approx(40.0)
+
+
+def test_mmff_shards_are_read_in_kcal_per_mol_without_an_energy_window(tmp_path):
+    """Shards that say their energies are MMFF94 kcal/mol get no 6 kcal/mol window, and Boltzmann weights in kcal."""
+    mol, e = _ensemble("CCCCOC(=O)c1ccccc1CC(=O)NCC", n=4)
+    kcal = np.array([0.0, 0.8, 9.0, 2.0])[:mol.GetNumConformers()]
+    buf = ShardBuffer()
+    buf.add(0, "CCCCOC(=O)c1ccccc1CC(=O)NCC", mol, kcal, kcal)
+    write_shard(tmp_path / "s", buf, {"protocol": "test", "source": "x.smi", "energy_unit": "kcal/mol",
+                                      "read_energy_window_kcal": None})
+    stats: dict = {}
+    recs = list(iter_molecules(tmp_path / "s", stats=stats))
+    assert len(recs) == 1 and recs[0].num_confs == mol.GetNumConformers()  # 9 kcal/mol up is kept
+    assert stats.get("outside_energy_window", 0) == 0
+    w = np.array(recs[0].weights)
+    expected = np.sort(np.exp(-kcal / (0.0019872 * 298.15)))[::-1]
+    assert np.allclose(w, expected / expected.sum(), rtol=1e-3)  # kcal/mol, not Hartree
+
+
+def test_mmff_build_writes_relative_kcal_energies_and_skips_evaluation_molecules(tmp_path, shared_data):
+    source = tmp_path / "pool.smi"
+    eval_smiles = "O=C1N[C@@H](Cc2ccccc2)[C@@H](c2ccco2)O1"  # geom_drugs_tora3d7 mol06 (an evaluation molecule)
+    source.write_text("\n".join(["CCOC(=O)c1ccccc1", eval_smiles.replace("[C@@H]", "C"), "CCCCOCC(=O)N"]) + "\n")
+    out = tmp_path / "mmff"
+    cmd = [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "--protocol", "mmff", "--source", str(source),
+           "--out", str(out), "--shared", str(shared_data), "--no-progress"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert {i: r for i, _, r in failures(out)} == {1: "evaluation molecule"}
+    built = {m.index: m for p in shard_paths(out) for m in iter_shard(p)}
+    assert set(built) == {0, 2}
+    for m in built.values():
+        assert 2 <= m.mol.GetNumConformers() <= 8
+        assert m.energies.min() == 0.0 and np.all(m.energies >= 0)  # relative MMFF94 kcal/mol
+    with np.load(shard_paths(out)[0], allow_pickle=False) as data:
+        assert data["pos"].dtype == np.int16
+        meta = json.loads(str(data["meta"]))
+    assert meta["protocol"]["name"] == "etkdg-mmff-diverse" and meta["energy_unit"] == "kcal/mol"
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "3 already done, building 0" in again.stderr
+    xtb = subprocess.run(cmd[:2] + ["--protocol", "xtb"] + cmd[4:], env=env, capture_output=True, text=True, timeout=60)
+    assert xtb.returncode == 2 and "another protocol" in xtb.stderr  # one directory, one protocol

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sources", nargs="*", metavar="SOURCE",
                         help="GEOM rdkit_folder directory (or its summary_*.json), torsional-diffusion pickle, "
                              "multi-conformer SDF, QM9 CSV, 'qm9pack', a directory of conformer shards "
-                             "(scripts/build_xtb_dataset.py, e.g. data/geom_drugs_xtb), or a SMILES file "
+                             "(scripts/build_dataset.py, e.g. data/geom_drugs_xtb), or a SMILES file "
                              "(ensembles are built)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="dataset directory to create")
     parser.add_argument("--exclude", nargs="+", action="extend", default=[], metavar="FILE",

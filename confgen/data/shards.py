@@ -1,6 +1,6 @@
 """Conformer shards: compact, content-addressed ``.npz`` files of built ensembles (no pickles).
 
-A shard holds the finished molecules of one piece of a dataset build (``scripts/build_xtb_dataset.py``):
+A shard holds the finished molecules of one piece of a dataset build (``scripts/build_dataset.py``):
 
 =================  ==========================  =====================================================
 array              shape / dtype               meaning
@@ -11,8 +11,10 @@ array              shape / dtype               meaning
                                                give the atom order of the coordinates
 ``n_atoms``        [M] int32                   atoms (with hydrogens) per molecule
 ``n_confs``        [M] int32                   conformers per molecule
-``pos``            [sum n_atoms x n_confs, 3]  coordinates (Angstrom, float32), molecule after
-                                               molecule, conformer after conformer
+``pos``            [sum n_atoms x n_confs, 3]  coordinates, molecule after molecule, conformer after
+                                               conformer: Angstrom as float32, or milli-Angstrom as
+                                               int16 (``write_shard(..., quantize=True)``: half the
+                                               size, at most 0.0005 A off)
 ``energy``         [sum n_confs] float64       energy of the conformer (Hartree for GFN2-xTB)
 ``aux_energy``     [sum n_confs] float64       force-field energy of its start geometry (kcal/mol)
 ``failed_index``   [F] int64                   source lines that gave no ensemble ...
@@ -41,6 +43,8 @@ from rdkit import Chem
 from confgen.chem.files import atomic_write
 
 SHARD_SUFFIX = ".npz"
+#: Angstrom per unit of int16 coordinates
+INT16_POS_UNIT = 1e-3
 _ARRAYS = ("index", "smiles", "mapped_smiles", "n_atoms", "n_confs", "pos", "energy", "aux_energy",
            "failed_index", "failed_smiles", "failed_reason", "meta")
 
@@ -120,18 +124,34 @@ def _content_hash(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def write_shard(directory: str | os.PathLike, buffer: ShardBuffer, meta: dict, prefix: str = "shard") -> Path:
-    """Write ``buffer`` as one content-addressed shard in ``directory`` (atomically); returns its path."""
+def _stored_positions(pos: list[np.ndarray], quantize: bool) -> np.ndarray:
+    """The ``pos`` array: float32 Angstrom, or int16 milli-Angstrom when ``quantize`` and every coordinate fits."""
+    xyz = np.concatenate(pos) if pos else np.zeros((0, 3))
+    if quantize:
+        milli = np.round(xyz / INT16_POS_UNIT)
+        if milli.size == 0 or np.abs(milli).max() <= np.iinfo(np.int16).max:
+            return milli.astype(np.int16)
+    return xyz.astype(np.float32)
+
+
+def write_shard(directory: str | os.PathLike, buffer: ShardBuffer, meta: dict, prefix: str = "shard", *,
+                quantize: bool = False) -> Path:
+    """Write ``buffer`` as one content-addressed shard in ``directory`` (atomically); returns its path.
+
+    Args:
+        quantize: store coordinates as int16 milli-Angstrom (half the size) when all fit in +-32.7 A, else as
+            float32.
+    """
     mols = sorted(buffer.molecules, key=lambda m: m[0])
     fails = sorted(buffer.failures)
-    pos = [np.asarray(c.GetPositions(), np.float32) for _, _, m, _, _ in mols for c in m.GetConformers()]
+    pos = [c.GetPositions() for _, _, m, _, _ in mols for c in m.GetConformers()]
     arrays = {
         "index": np.array([m[0] for m in mols], np.int64),
         "smiles": np.array([m[1] for m in mols], dtype=str),
         "mapped_smiles": np.array([mapped_smiles(m[2]) for m in mols], dtype=str),
         "n_atoms": np.array([m[2].GetNumAtoms() for m in mols], np.int32),
         "n_confs": np.array([m[2].GetNumConformers() for m in mols], np.int32),
-        "pos": np.concatenate(pos) if pos else np.zeros((0, 3), np.float32),
+        "pos": _stored_positions(pos, quantize),
         "energy": np.concatenate([m[3] for m in mols]) if mols else np.zeros(0),
         "aux_energy": np.concatenate([m[4] for m in mols]) if mols else np.zeros(0),
         "failed_index": np.array([f[0] for f in fails], np.int64),
@@ -190,6 +210,9 @@ def done_indices(directory: str | os.PathLike, source: str | None = None) -> set
 def iter_shard(path: str | os.PathLike) -> Iterator[ShardMolecule]:
     """The molecules of one shard, with their conformers."""
     data = _load(Path(path))
+    pos = data["pos"].astype(np.float64)
+    if data["pos"].dtype == np.int16:
+        pos *= INT16_POS_UNIT
     atom_offset = conf_offset = 0
     for k in range(len(data["index"])):
         n_atoms, n_confs = int(data["n_atoms"][k]), int(data["n_confs"][k])
@@ -199,8 +222,7 @@ def iter_shard(path: str | os.PathLike) -> Iterator[ShardMolecule]:
                              f"{n_atoms} stored")
         for c in range(n_confs):
             conf = Chem.Conformer(n_atoms)
-            xyz = data["pos"][atom_offset + c * n_atoms: atom_offset + (c + 1) * n_atoms].astype(np.float64)
-            conf.SetPositions(xyz)
+            conf.SetPositions(pos[atom_offset + c * n_atoms: atom_offset + (c + 1) * n_atoms])
             conf.SetId(c)
             mol.AddConformer(conf, assignId=False)
         yield ShardMolecule(index=int(data["index"][k]), smiles=str(data["smiles"][k]), mol=mol,

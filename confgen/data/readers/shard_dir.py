@@ -10,7 +10,7 @@ from confgen.chem.conformers import with_positions
 from confgen.chem.forcefield import KCAL_PER_HARTREE
 from confgen.chem.selection import boltzmann_weights
 from confgen.data.readers.records import MolRecord, build_records
-from confgen.data.shards import iter_shard, shard_paths
+from confgen.data.shards import iter_shard, shard_meta, shard_paths
 from confgen.errors import InputError
 
 
@@ -20,13 +20,24 @@ from confgen.errors import InputError
 SHARD_ENERGY_WINDOW = 6.0
 
 
+def _energy_reading(meta: dict) -> tuple[float, float | None]:
+    """``(kcal/mol per stored energy unit, energy window in kcal/mol or None)`` from a shard's meta; shards that
+    name neither (the first GFN2-xTB shards) hold Hartree and are read with :data:`SHARD_ENERGY_WINDOW`."""
+    unit = meta.get("energy_unit", "hartree")
+    if unit not in ("hartree", "kcal/mol"):
+        raise ValueError(f"unknown energy unit {unit!r}")
+    return (KCAL_PER_HARTREE if unit == "hartree" else 1.0), meta.get("read_energy_window_kcal", SHARD_ENERGY_WINDOW)
+
+
 def iter_shard_dir(path, *, filt, report, max_confs, stats) -> Iterator[MolRecord]:
-    """Conformer shards (:mod:`confgen.data.shards`), GEOM's way: conformers within :data:`SHARD_ENERGY_WINDOW`
-    kcal/mol of the molecule's lowest stored energy, with Boltzmann weights at 298.15 K; the others are counted
-    in ``stats["outside_energy_window"]``."""
+    """Conformer shards (:mod:`confgen.data.shards`), GEOM's way: conformers within the energy window the shard
+    names (:data:`SHARD_ENERGY_WINDOW` kcal/mol of the molecule's lowest stored energy for GFN2-xTB shards, none
+    for MMFF94 shards), with Boltzmann weights at 298.15 K; the others are counted in
+    ``stats["outside_energy_window"]``."""
 
     for shard in shard_paths(path):
         try:
+            to_kcal, window = _energy_reading(shard_meta(shard))
             molecules = list(iter_shard(shard))
         except (OSError, ValueError) as exc:
             report(InputError(f"unreadable conformer shard ({exc})", source=str(shard)))
@@ -35,8 +46,8 @@ def iter_shard_dir(path, *, filt, report, max_confs, stats) -> Iterator[MolRecor
             source = f"{shard.name}:line {m.index + 1}"
             if not filt.smiles_heavy_ok(m.smiles):
                 continue
-            kcal = m.energies * KCAL_PER_HARTREE
-            keep = np.flatnonzero(kcal - kcal.min() <= SHARD_ENERGY_WINDOW)
+            kcal = m.energies * to_kcal
+            keep = np.flatnonzero(kcal - kcal.min() <= (np.inf if window is None else window))
             stats["outside_energy_window"] = stats.get("outside_energy_window", 0) + len(kcal) - len(keep)
             weights = np.zeros(len(kcal))
             weights[keep] = boltzmann_weights(kcal[keep], 298.15)

@@ -1,0 +1,293 @@
+#!/usr/bin/env python
+"""Build conformer ensembles for a SMILES list, into content-addressed shards (resumable).
+
+Two protocols (``--protocol``):
+
+* ``xtb`` (default; output data/geom_drugs_xtb): GEOM-like GFN2-xTB ensembles, described below.
+* ``mmff`` (output data/geom_drugs_mmff): ETKDGv3 pool of ``oversample x n_confs`` conformers -> MMFF94
+  minimisation -> pruning at 0.25 A -> the ``n_confs`` most diverse minima (``confgen prepare --from-smiles
+  --ensemble etkdg-mmff --ensemble-confs 8 --ensemble-oversample 2``, the drug data the shipped models trained
+  on), about 0.5 CPU-s per molecule. Energies are MMFF94 kcal/mol relative to the molecule's lowest kept
+  conformer; ``confgen prepare`` applies no energy window to them (ranking by MMFF94 energy lowers coverage of
+  GEOM's ensembles, docs/benchmarks.md "Data (issue 2)") and gives Boltzmann weights at 298.15 K.
+
+GFN2-xTB protocol per molecule (the one chosen by scripts/study_xtb_protocol.py, docs/benchmarks.md "GEOM-level data"):
+ETKDGv3 pool of ``oversample x n_confs`` conformers -> MMFF94 minimisation -> pruning at 0.25 A heavy-atom
+RMSD -> the ``n_confs`` most diverse MMFF94 minima -> GFN2-xTB minimisation (confgen.chem.xtb, level
+``--level``) -> conformers whose SCF fails or whose bond graph changes are dropped and counted -> pruning at
+0.25 A. Every kept conformer is stored with its GFN2-xTB energy (Hartree) and its MMFF94 energy (kcal/mol), so
+an energy window or Boltzmann weighting can be applied when the data is read (``confgen prepare`` reads the
+shard directory as a source; conformers get Boltzmann weights at 298.15 K from the GFN2-xTB energies).
+
+The source is processed in its line order; molecules already in a shard of ``--out`` (built or failed) are
+skipped, so the build resumes where it stopped. Finished molecules are written every ``--shard-size``
+molecules as a new shard (data/README.md describes the format); on Ctrl-C or SIGTERM the finished molecules of
+the current piece are written before exiting, and nothing half-written is ever left. Evaluation molecules
+(every set of ../shared/data, by stereo-free canonical SMILES) are never built: they are recorded as failures
+with the reason "evaluation molecule".
+
+Usage:
+    python scripts/build_dataset.py [--protocol xtb|mmff]
+        [--source ../shared/data/splits/geom_drugs/train_pool_smiles.smi] [--out data/geom_drugs_PROTOCOL]
+        [--limit N] [--workers 1] [--shard-size 25]
+    python scripts/build_dataset.py --status [--protocol xtb|mmff] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import Counter  # noqa: E402
+from dataclasses import replace  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+
+#: every evaluation set of ../shared/data (relative to it)
+EVALUATION_SETS = (
+    "splits/geom_drugs/test_smiles.csv",
+    "splits/geom_qm9/test_smiles.csv",
+    "geom_drugs_tora3d7/index.csv",
+    "geom_drugs_train10/true_conformers_train_first_10smis.sdf",
+    "qm9/geom_qm9_test_matched_qm9_dft_geometry.csv",
+)
+
+#: per protocol: what is recorded in every shard (a build refuses shards of another protocol), the default output
+#: directory, shard-name prefix and coordinate storage (int16 milli-Angstrom for the large MMFF94 build), and how
+#: ``confgen prepare`` reads the stored energies
+PROTOCOLS = {
+    "xtb": {"protocol": {"name": "etkdg-mmff-diverse-xtb", "n_confs": 12, "oversample": 3, "rmsd_threshold": 0.25,
+                         "xtb_level": "vtight", "xtb_max_steps": 400},
+            "out": "geom_drugs_xtb", "prefix": "xtb", "quantize": False,
+            "meta": {"energy": "GFN2-xTB total energy (Hartree), tblite", "energy_unit": "hartree",
+                     "read_energy_window_kcal": 6.0, "aux_energy": "MMFF94 (kcal/mol), RDKit"}},
+    "mmff": {"protocol": {"name": "etkdg-mmff-diverse", "n_confs": 8, "oversample": 2, "rmsd_threshold": 0.25},
+             "out": "geom_drugs_mmff", "prefix": "mmff", "quantize": True,
+             "meta": {"energy": "MMFF94 energy relative to the lowest kept conformer (kcal/mol), RDKit",
+                      "energy_unit": "kcal/mol", "read_energy_window_kcal": None,
+                      "aux_energy": "the same MMFF94 energy (kcal/mol)"}},
+}
+
+
+class Stop(BaseException):  # not an Exception: a per-molecule "except Exception" must not swallow it
+    pass
+
+
+def _on_term(signum, frame):  # noqa: ARG001
+    raise Stop()
+
+
+def _file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _work(task):
+    """Build one molecule (in a worker).
+
+    Returns:
+        ``(index, smiles, mol bytes | None, energies, aux, error, cpu_s, notes)``.
+    """
+    index, smiles, seed, protocol = task
+    from rdkit import Chem
+
+    from confgen.data.ensembles import EnsembleOptions, build_ensemble
+    from confgen.errors import InputError
+    from confgen.rdlog import quiet_rdkit
+
+    t0 = time.process_time()
+    with quiet_rdkit():
+        mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        return index, smiles, None, None, None, "RDKit cannot parse the SMILES", time.process_time() - t0, []
+    if len(Chem.GetMolFrags(mol)) > 1:
+        return index, smiles, None, None, None, "several fragments", time.process_time() - t0, []
+    xtb = "xtb_level" in protocol
+    opts = EnsembleOptions(method="xtb" if xtb else "etkdg-mmff", n_confs=protocol["n_confs"],
+                           oversample=protocol["oversample"], rmsd_threshold=protocol["rmsd_threshold"],
+                           select="diverse", seed=seed)
+    if xtb:
+        opts = replace(opts, xtb_level=protocol["xtb_level"], xtb_max_steps=protocol["xtb_max_steps"])
+    try:
+        with quiet_rdkit():
+            ens = build_ensemble(mol, opts)
+    except InputError as exc:
+        return index, smiles, None, None, None, exc.message, time.process_time() - t0, []
+    except Exception as exc:  # noqa: BLE001 - one bad molecule must not stop the build
+        return (index, smiles, None, None, None, f"{exc.__class__.__name__}: {str(exc)[:160]}",
+                time.process_time() - t0, [])
+    if xtb:
+        energies, aux = ens.info["xtb_energy_hartree"], ens.info["mmff_energy_kcal"]
+    else:
+        energies = aux = ens.energies
+    return (index, smiles, ens.mol.ToBinary(), energies, aux, None, time.process_time() - t0,
+            ens.info.get("xtb_failed", []))
+
+
+def status(out: Path) -> int:
+    from confgen.data.shards import failures, iter_shards, shard_meta, shard_paths
+
+    paths = shard_paths(out)
+    if not paths:
+        print(f"{out}: no shards")
+        return 1
+    n_mols = n_confs = n_8 = 0
+    cpu = []
+    for path in paths:
+        meta = shard_meta(path)
+        cpu.extend(meta.get("cpu_s", {}).values())
+    for m in iter_shards(out):
+        n_mols += 1
+        n_confs += m.mol.GetNumConformers()
+        n_8 += m.mol.GetNumConformers() >= 8
+    fails = failures(out)
+    reasons = Counter(r.split(" (")[0].split(":")[0] for _, _, r in fails)
+    size = sum(p.stat().st_size for p in paths)
+    print(f"{out}: {len(paths)} shards, {size / 1e6:.1f} MB; {n_mols} molecules, {n_confs} conformers "
+          f"({n_confs / max(n_mols, 1):.1f} per molecule), {n_8} molecules with >= 8 conformers; "
+          f"{len(fails)} failed or excluded")
+    for reason, count in reasons.most_common():
+        print(f"  {count:5d}  {reason}")
+    if cpu:
+        print(f"CPU-s per molecule: median {np.median(cpu):.1f}, mean {np.mean(cpu):.1f} (all attempted molecules)")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--protocol", choices=sorted(PROTOCOLS), default="xtb")
+    ap.add_argument("--source", default=str(SHARED / "splits" / "geom_drugs" / "train_pool_smiles.smi"))
+    ap.add_argument("--out", default=None, help="shard directory (default data/geom_drugs_PROTOCOL)")
+    ap.add_argument("--shared", default=str(SHARED), help="reference data whose molecules are never built")
+    ap.add_argument("--limit", type=int, default=None, help="build at most this many new molecules in this run")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--shard-size", type=int, default=25, help="molecules per shard")
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--status", action="store_true", help="print what the shards hold and exit")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    spec = PROTOCOLS[args.protocol]
+    protocol = spec["protocol"]
+    out = Path(args.out) if args.out else ROOT / "data" / spec["out"]
+    if args.status:
+        return status(out)
+
+    from tqdm.auto import tqdm
+
+    from confgen.chem.smiles import canonical_smiles
+    from confgen.data.readers import load_exclusion_set
+    from confgen.data.shards import ShardBuffer, done_indices, shard_meta, shard_paths, write_shard
+    from confgen.errors import InputError
+    from confgen.rdlog import quiet_rdkit
+
+    source = Path(args.source)
+    if not source.is_file():
+        print(f"build_dataset: error: {source}: no such file", file=sys.stderr)
+        return 2
+    for path in shard_paths(out):
+        meta = shard_meta(path)
+        if meta.get("protocol") != protocol or meta.get("source") != source.name:
+            print(f"build_dataset: error: {path} was built with another protocol or source "
+                  f"({meta.get('protocol')}, {meta.get('source')}); use another --out", file=sys.stderr)
+            return 2
+    eval_files = [Path(args.shared) / f for f in EVALUATION_SETS if (Path(args.shared) / f).exists()]
+    with quiet_rdkit():
+        exclusion = load_exclusion_set(eval_files)
+    done = done_indices(out, source=source.name)
+    lines = [ln.split()[0] for ln in source.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    todo = [i for i in range(len(lines)) if i not in done]
+    if args.limit is not None:
+        todo = todo[:args.limit]
+    print(f"build_dataset: {len(lines)} SMILES in {source.name}, {len(done)} already done, building {len(todo)}; "
+          f"{len(exclusion)} evaluation keys from {len(eval_files)} files", file=sys.stderr)
+
+    base_meta = {"protocol": protocol, "source": source.name, "source_sha256": _file_sha(source), **spec["meta"],
+                 "excluded_sets": [str(f.relative_to(args.shared)) for f in eval_files]}
+    buffer = ShardBuffer()
+    cpu: dict[str, float] = {}
+    xtb_dropped: Counter = Counter()
+
+    def flush() -> None:
+        nonlocal buffer, cpu
+        if len(buffer):
+            from rdkit import __version__ as rdkit_version
+
+            meta = dict(base_meta, cpu_s={k: round(v, 2) for k, v in cpu.items()}, built=time.strftime("%Y-%m-%d"),
+                        rdkit=rdkit_version, xtb_conformers_dropped=dict(xtb_dropped))
+            path = write_shard(out, buffer, meta, prefix=spec["prefix"], quantize=spec["quantize"])
+            tqdm.write(f"build_dataset: wrote {path.name} ({len(buffer.molecules)} molecules, "
+                       f"{len(buffer.failures)} failed)", file=sys.stderr)
+        buffer, cpu = ShardBuffer(), {}
+        xtb_dropped.clear()
+
+    tasks = []
+    for i in todo:
+        smi = lines[i]
+        try:
+            with quiet_rdkit():
+                key = canonical_smiles(smi, stereo=False)
+        except InputError:
+            key = None
+        if key is None or key in exclusion or smi in exclusion:
+            buffer.fail(i, smi, "evaluation molecule" if key is not None else "RDKit cannot parse the SMILES")
+            continue
+        tasks.append((i, smi, args.seed + i, protocol))
+
+    from rdkit import Chem
+
+    old_term = signal.signal(signal.SIGTERM, _on_term)
+    bar = tqdm(total=len(todo), unit="mol", desc=f"{args.protocol} ensembles", disable=args.no_progress,
+               dynamic_ncols=True,
+               initial=len(buffer))
+    pool = None
+    try:
+        if args.workers > 1:
+            import multiprocessing as mp
+
+            from confgen.workers import init_worker
+
+            pool = mp.get_context("fork").Pool(args.workers, initializer=init_worker, initargs=(None,))
+            results = pool.imap(_work, tasks, chunksize=1)
+        else:
+            results = map(_work, tasks)
+        for index, smi, mol_bytes, energies, aux, err, cpu_s, dropped in results:
+            cpu[str(index)] = cpu_s
+            xtb_dropped.update(r.split(" (")[0].split(":")[0] for r in dropped)
+            if err is not None:
+                buffer.fail(index, smi, err)
+                tqdm.write(f"build_dataset: failed line {index + 1} {smi!r}: {err}", file=sys.stderr)
+            else:
+                buffer.add(index, smi, Chem.Mol(mol_bytes), energies, aux)
+            bar.update(1)
+            if len(buffer) >= args.shard_size:
+                flush()
+        flush()
+    except (KeyboardInterrupt, Stop):
+        if pool is not None:
+            pool.terminate()
+            pool = None
+        flush()
+        print("build_dataset: interrupted; finished molecules were written, rerun to continue", file=sys.stderr)
+        return 130
+    finally:
+        bar.close()
+        signal.signal(signal.SIGTERM, old_term)
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
