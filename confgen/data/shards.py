@@ -15,7 +15,8 @@ array              shape / dtype               meaning
                                                conformer: Angstrom as float32, or milli-Angstrom as
                                                int16 (``write_shard(..., quantize=True)``: half the
                                                size, at most 0.0005 A off)
-``energy``         [sum n_confs] float64       energy of the conformer (Hartree for GFN2-xTB)
+``energy``         [sum n_confs] float64       energy of the conformer (unit in ``meta["energy_unit"]``:
+                                               Hartree for GFN2-xTB, kcal/mol for MMFF94)
 ``aux_energy``     [sum n_confs] float64       force-field energy of its start geometry (kcal/mol)
 ``failed_index``   [F] int64                   source lines that gave no ensemble ...
 ``failed_smiles``  [F] str                     ... their SMILES ...
