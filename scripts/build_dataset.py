@@ -47,7 +47,6 @@ import signal  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
-from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -64,16 +63,16 @@ EVALUATION_SETS = (
     "qm9/geom_qm9_test_matched_qm9_dft_geometry.csv",
 )
 
-#: per protocol: what is recorded in every shard (a build refuses shards of another protocol), the default output
-#: directory, shard-name prefix and coordinate storage (int16 milli-Angstrom for the large MMFF94 build), and how
+#: per protocol: the ensemble method, what is recorded in every shard (its ``confgen.data.ensembles.EnsembleOptions``
+#: settings besides the name; a build refuses shards of another protocol), the default output directory, shard-name prefix and coordinate storage (int16 milli-Angstrom for the large MMFF94 build), and how
 #: ``confgen prepare`` reads the stored energies
 PROTOCOLS = {
-    "xtb": {"protocol": {"name": "etkdg-mmff-diverse-xtb", "n_confs": 12, "oversample": 3, "rmsd_threshold": 0.25,
+    "xtb": {"method": "xtb", "protocol": {"name": "etkdg-mmff-diverse-xtb", "n_confs": 12, "oversample": 3, "rmsd_threshold": 0.25,
                          "xtb_level": "vtight", "xtb_max_steps": 400},
             "out": "geom_drugs_xtb", "prefix": "xtb", "quantize": False,
             "meta": {"energy": "GFN2-xTB total energy (Hartree), tblite", "energy_unit": "hartree",
                      "read_energy_window_kcal": 6.0, "aux_energy": "MMFF94 (kcal/mol), RDKit"}},
-    "mmff": {"protocol": {"name": "etkdg-mmff-diverse", "n_confs": 8, "oversample": 2, "rmsd_threshold": 0.25},
+    "mmff": {"method": "etkdg-mmff", "protocol": {"name": "etkdg-mmff-diverse", "n_confs": 8, "oversample": 2, "rmsd_threshold": 0.25},
              "out": "geom_drugs_mmff", "prefix": "mmff", "quantize": True,
              "meta": {"energy": "MMFF94 energy relative to the lowest kept conformer (kcal/mol), RDKit",
                       "energy_unit": "kcal/mol", "read_energy_window_kcal": None,
@@ -99,7 +98,7 @@ def _work(task):
     Returns:
         ``(index, smiles, mol bytes | None, energies, aux, error, cpu_s, notes)``.
     """
-    index, smiles, seed, protocol = task
+    index, smiles, seed, name = task
     from rdkit import Chem
 
     from confgen.data.ensembles import EnsembleOptions, build_ensemble
@@ -113,12 +112,9 @@ def _work(task):
         return index, smiles, None, None, None, "RDKit cannot parse the SMILES", time.process_time() - t0, []
     if len(Chem.GetMolFrags(mol)) > 1:
         return index, smiles, None, None, None, "several fragments", time.process_time() - t0, []
-    xtb = "xtb_level" in protocol
-    opts = EnsembleOptions(method="xtb" if xtb else "etkdg-mmff", n_confs=protocol["n_confs"],
-                           oversample=protocol["oversample"], rmsd_threshold=protocol["rmsd_threshold"],
-                           select="diverse", seed=seed)
-    if xtb:
-        opts = replace(opts, xtb_level=protocol["xtb_level"], xtb_max_steps=protocol["xtb_max_steps"])
+    spec = PROTOCOLS[name]
+    settings = {k: v for k, v in spec["protocol"].items() if k != "name"}
+    opts = EnsembleOptions(method=spec["method"], select="diverse", seed=seed, **settings)
     try:
         with quiet_rdkit():
             ens = build_ensemble(mol, opts)
@@ -127,7 +123,7 @@ def _work(task):
     except Exception as exc:  # noqa: BLE001 - one bad molecule must not stop the build
         return (index, smiles, None, None, None, f"{exc.__class__.__name__}: {str(exc)[:160]}",
                 time.process_time() - t0, [])
-    if xtb:
+    if spec["method"] == "xtb":
         energies, aux = ens.info["xtb_energy_hartree"], ens.info["mmff_energy_kcal"]
     else:
         energies = aux = ens.energies
@@ -242,7 +238,7 @@ def main(argv=None) -> int:
         if key is None or key in exclusion or smi in exclusion:
             buffer.fail(i, smi, "evaluation molecule" if key is not None else "RDKit cannot parse the SMILES")
             continue
-        tasks.append((i, smi, args.seed + i, protocol))
+        tasks.append((i, smi, args.seed + i, args.protocol))
 
     from rdkit import Chem
 

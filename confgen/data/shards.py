@@ -180,16 +180,17 @@ def is_shard_dir(path: str | os.PathLike) -> bool:
     return p.is_dir() and bool(shard_paths(p))
 
 
-def _load(path: Path) -> dict[str, np.ndarray]:
+def _load(path: Path, keys: tuple[str, ...] = _ARRAYS) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of a shard (only those are read; every array of the format must be present)."""
     with np.load(path, allow_pickle=False) as data:
         missing = [k for k in _ARRAYS if k not in data.files]
         if missing:
             raise ValueError(f"{path}: not a conformer shard (missing {', '.join(missing)})")
-        return {k: data[k] for k in _ARRAYS}
+        return {k: data[k] for k in keys}
 
 
 def shard_meta(path: str | os.PathLike) -> dict:
-    return json.loads(str(_load(Path(path))["meta"]))
+    return json.loads(str(_load(Path(path), ("meta",))["meta"]))
 
 
 def done_indices(directory: str | os.PathLike, source: str | None = None) -> set[int]:
