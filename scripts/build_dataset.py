@@ -132,27 +132,33 @@ def _work(task):
 
 
 def status(out: Path) -> int:
-    from confgen.data.shards import failures, iter_shards, shard_meta, shard_paths
+    from confgen.data.readers.shard_dir import in_window
+    from confgen.data.shards import failures, iter_shard, shard_meta, shard_paths
 
     paths = shard_paths(out)
     if not paths:
         print(f"{out}: no shards")
         return 1
-    n_mols = n_confs = n_8 = 0
+    n_mols = n_confs = n_8 = n_read = n_8_read = 0
     cpu = []
     for path in paths:
         meta = shard_meta(path)
         cpu.extend(meta.get("cpu_s", {}).values())
-    for m in iter_shards(out):
-        n_mols += 1
-        n_confs += m.mol.GetNumConformers()
-        n_8 += m.mol.GetNumConformers() >= 8
+        for m in iter_shard(path):
+            n_mols += 1
+            n_confs += m.mol.GetNumConformers()
+            n_8 += m.mol.GetNumConformers() >= 8
+            keep, _ = in_window(m.energies, meta)
+            n_read += len(keep)
+            n_8_read += len(keep) >= 8
     fails = failures(out)
     reasons = Counter(r.split(" (")[0].split(":")[0] for _, _, r in fails)
     size = sum(p.stat().st_size for p in paths)
     print(f"{out}: {len(paths)} shards, {size / 1e6:.1f} MB; {n_mols} molecules, {n_confs} conformers "
           f"({n_confs / max(n_mols, 1):.1f} per molecule), {n_8} molecules with >= 8 conformers; "
           f"{len(fails)} failed or excluded")
+    print(f"as confgen prepare reads them (the energy window each shard names): {n_read} conformers, "
+          f"{n_8_read} molecules with >= 8 conformers")
     for reason, count in reasons.most_common():
         print(f"  {count:5d}  {reason}")
     if cpu:

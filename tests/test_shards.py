@@ -200,3 +200,18 @@ def test_mmff_build_writes_relative_kcal_energies_and_skips_evaluation_molecules
     assert again.returncode == 0 and "3 already done, building 0" in again.stderr
     xtb = subprocess.run(cmd[:2] + ["--protocol", "xtb"] + cmd[4:], env=env, capture_output=True, text=True, timeout=60)
     assert xtb.returncode == 2 and "another protocol" in xtb.stderr  # one directory, one protocol
+
+
+def test_build_status_counts_conformers_both_as_stored_and_as_read_through_the_energy_window(tmp_path):
+    """--status reports molecules with >= 8 conformers as stored and as confgen prepare reads them (6 kcal/mol)."""
+    mol, e = _ensemble("CCCCCCOC(=O)c1ccccc1CCC(=O)NCCC", n=9)
+    assert mol.GetNumConformers() == 9
+    hartree = -60.0 + np.array([0.0, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.02, 0.03])  # last two > 6 kcal/mol
+    buf = ShardBuffer()
+    buf.add(0, "CCCCCCOC(=O)c1ccccc1CCC(=O)NCCC", mol, hartree, e)
+    write_shard(tmp_path / "s", buf, {"protocol": "test", "source": "x.smi", "cpu_s": {"0": 12.5}})
+    cmd = [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "--status", "--out", str(tmp_path / "s")]
+    done = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "1 molecules, 9 conformers" in done.stdout and "1 molecules with >= 8 conformers;" in done.stdout
+    assert "7 conformers, 0 molecules with >= 8 conformers" in done.stdout  # as read: 7 within 6 kcal/mol

@@ -20,13 +20,22 @@ from confgen.errors import InputError
 SHARD_ENERGY_WINDOW = 6.0
 
 
-def _energy_reading(meta: dict) -> tuple[float, float | None]:
+def energy_reading(meta: dict) -> tuple[float, float | None]:
     """``(kcal/mol per stored energy unit, energy window in kcal/mol or None)`` from a shard's meta; shards that
     name neither (the first GFN2-xTB shards) hold Hartree and are read with :data:`SHARD_ENERGY_WINDOW`."""
     unit = meta.get("energy_unit", "hartree")
     if unit not in ("hartree", "kcal/mol"):
         raise ValueError(f"unknown energy unit {unit!r}")
     return (KCAL_PER_HARTREE if unit == "hartree" else 1.0), meta.get("read_energy_window_kcal", SHARD_ENERGY_WINDOW)
+
+
+def in_window(energies: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices of the conformers read, their energies in kcal/mol)``: the stored ``energies`` of one
+    molecule within the energy window that its shard's ``meta`` names (all of them where it names none)."""
+    to_kcal, window = energy_reading(meta)
+    kcal = np.asarray(energies, dtype=np.float64) * to_kcal
+    keep = np.flatnonzero(kcal - kcal.min() <= (np.inf if window is None else window))
+    return keep, kcal
 
 
 def iter_shard_dir(path, *, filt, report, max_confs, stats) -> Iterator[MolRecord]:
@@ -37,7 +46,8 @@ def iter_shard_dir(path, *, filt, report, max_confs, stats) -> Iterator[MolRecor
 
     for shard in shard_paths(path):
         try:
-            to_kcal, window = _energy_reading(shard_meta(shard))
+            meta = shard_meta(shard)
+            energy_reading(meta)  # an unknown energy unit makes the shard unreadable, here
             molecules = list(iter_shard(shard))
         except (OSError, ValueError) as exc:
             report(InputError(f"unreadable conformer shard ({exc})", source=str(shard)))
@@ -46,8 +56,7 @@ def iter_shard_dir(path, *, filt, report, max_confs, stats) -> Iterator[MolRecor
             source = f"{shard.name}:line {m.index + 1}"
             if not filt.smiles_heavy_ok(m.smiles):
                 continue
-            kcal = m.energies * to_kcal
-            keep = np.flatnonzero(kcal - kcal.min() <= (np.inf if window is None else window))
+            keep, kcal = in_window(m.energies, meta)
             stats["outside_energy_window"] = stats.get("outside_energy_window", 0) + len(kcal) - len(keep)
             weights = np.zeros(len(kcal))
             weights[keep] = boltzmann_weights(kcal[keep], 298.15)
