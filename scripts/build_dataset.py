@@ -64,11 +64,14 @@ EVALUATION_SETS = (
 )
 
 #: per protocol: the ensemble method, what is recorded in every shard (its ``confgen.data.ensembles.EnsembleOptions``
-#: settings besides the name; a build refuses shards of another protocol), the default output directory, shard-name prefix and coordinate storage (int16 milli-Angstrom for the large MMFF94 build), and how
+#: settings besides the name; a build refuses shards of another protocol), how it is computed ("implementation":
+#: EnsembleOptions settings that change the cost, not the result sought, recorded in each shard's meta but not
+#: compared: shards written before the ninth build session have none, and minimised in Cartesian coordinates), the default output directory, shard-name prefix and coordinate storage (int16 milli-Angstrom for the large MMFF94 build), and how
 #: ``confgen prepare`` reads the stored energies
 PROTOCOLS = {
     "xtb": {"method": "xtb", "protocol": {"name": "etkdg-mmff-diverse-xtb", "n_confs": 12, "oversample": 3, "rmsd_threshold": 0.25,
                          "xtb_level": "vtight", "xtb_max_steps": 400},
+            "implementation": {"xtb_coords": "internal"},
             "out": "geom_drugs_xtb", "prefix": "xtb", "quantize": False,
             "meta": {"energy": "GFN2-xTB total energy (Hartree), tblite", "energy_unit": "hartree",
                      "read_energy_window_kcal": 6.0, "aux_energy": "MMFF94 (kcal/mol), RDKit"}},
@@ -114,7 +117,8 @@ def _work(task):
         return index, smiles, None, None, None, "several fragments", time.process_time() - t0, []
     spec = PROTOCOLS[name]
     settings = {k: v for k, v in spec["protocol"].items() if k != "name"}
-    opts = EnsembleOptions(method=spec["method"], select="diverse", seed=seed, **settings)
+    opts = EnsembleOptions(method=spec["method"], select="diverse", seed=seed, **settings,
+                           **spec.get("implementation", {}))
     try:
         with quiet_rdkit():
             ens = build_ensemble(mol, opts)
@@ -214,8 +218,8 @@ def main(argv=None) -> int:
     print(f"build_dataset: {len(lines)} SMILES in {source.name}, {len(done)} already done, building {len(todo)}; "
           f"{len(exclusion)} evaluation keys from {len(eval_files)} files", file=sys.stderr)
 
-    base_meta = {"protocol": protocol, "source": source.name, "source_sha256": _file_sha(source), **spec["meta"],
-                 "excluded_sets": [str(f.relative_to(args.shared)) for f in eval_files]}
+    base_meta = {"protocol": protocol, "implementation": spec.get("implementation", {}), "source": source.name,
+                 "source_sha256": _file_sha(source), **spec["meta"], "excluded_sets": [str(f.relative_to(args.shared)) for f in eval_files]}
     buffer = ShardBuffer()
     cpu: dict[str, float] = {}
     xtb_dropped: Counter = Counter()

@@ -137,6 +137,7 @@ def test_build_script_resumes_after_sigterm_and_never_builds_evaluation_molecule
         assert np.all(m.energies < 0)  # GFN2-xTB total energies in Hartree
     meta = json.loads(str(np.load(shard_paths(out)[0], allow_pickle=False)["meta"]))
     assert meta["protocol"]["xtb_level"] and "splits/geom_drugs/test_smiles.csv" in meta["excluded_sets"]
+    assert meta["implementation"] == {"xtb_coords": "internal"}  # recorded, not part of the compared protocol
 
 
 def test_quantized_shard_positions_are_int16_within_half_a_milli_angstrom(tmp_path):

@@ -4,9 +4,13 @@ GEOM's conformers are GFN2-xTB minima (CREST). Minimising an MMFF94 conformer wi
 tblite single point (energy + gradient) per step, about 0.04 CPU-s for a 45-atom drug, so the cost of a
 minimisation is its number of steps. A quasi-Newton optimiser that starts from a good Hessian needs few:
 
-* **Coordinates**: the 3N - 6 Cartesian directions orthogonal to the rigid translations and rotations of the
-  start geometry (an orthonormal basis, like the "approximate normal coordinates" of xtb's ANCopt, but kept
-  fixed for the short walk from an MMFF94 minimum to the nearby GFN2-xTB one).
+* **Coordinates**: ``coords="cartesian"``: the 3N - 6 Cartesian directions orthogonal to the rigid
+  translations and rotations of the start geometry (an orthonormal basis, like the "approximate normal
+  coordinates" of xtb's ANCopt, but kept fixed for the short walk from an MMFF94 minimum to the nearby GFN2-xTB
+  one). ``coords="internal"`` (what :func:`xtb_minimise` uses): delocalised internal coordinates of the
+  molecule's bonds, angles and dihedrals (:mod:`confgen.chem.internals`), fixed at the start geometry, with an
+  iterative back-transformation of each step to Cartesians. A torsion is one coordinate there, so soft rotors
+  need far fewer steps (``scripts/bench_xtb_coords.py``: docs/benchmarks.md, "Internal coordinates").
 * **Initial Hessian**: MMFF94's, by central differences of RDKit's analytic MMFF94 gradient (a few
   milliseconds), projected on those coordinates, its eigenvalues floored at ``hess_floor`` so that soft
   torsions cannot take huge steps. MMFF94 and GFN2-xTB agree on bond, angle and torsion stiffness far better
@@ -62,6 +66,9 @@ class XtbOptions:
         max_trust: largest trust radius (Bohr).
         hess_floor: smallest Hessian eigenvalue (Hartree/Bohr^2) used in a step.
         mmff_hessian: start from MMFF94's Hessian (else a diagonal model Hessian).
+        coords: "cartesian" (the 3N - 6 rigid-motion-free Cartesian directions) or "internal" (delocalised
+            internal coordinates of bonds, angles and dihedrals; needs the molecule's primitives).
+        internal_hess_floor: smallest Hessian eigenvalue in internal coordinates (Hartree/Bohr^2 or /rad^2).
     """
 
     level: str = "vtight"
@@ -70,6 +77,8 @@ class XtbOptions:
     max_trust: float = 1.0
     hess_floor: float = 0.005
     mmff_hessian: bool = True
+    coords: str = "cartesian"
+    internal_hess_floor: float = 0.002
 
     def thresholds(self) -> tuple[float, float]:
         if self.level not in LEVELS:
@@ -203,8 +212,77 @@ def single_thread_openmp() -> None:
     _OMP_SET = True
 
 
+class _CartesianCoords:
+    """Steps along the fixed orthonormal basis of :func:`internal_basis` at the start geometry."""
+
+    def __init__(self, x0: np.ndarray):
+        self.basis = internal_basis(x0.reshape(-1, 3))  # [3N, M]
+
+    def hessian(self, h_full: np.ndarray) -> np.ndarray:
+        return self.basis.T @ h_full @ self.basis
+
+    def gradient(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:  # noqa: ARG002 - same basis everywhere
+        return self.basis.T @ grad
+
+    def displace(self, x: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return x + self.basis @ step, step
+
+
+class _DelocalisedCoords:
+    """Delocalised internal coordinates (:mod:`confgen.chem.internals`) fixed at the start geometry: the
+    eigenvectors U of G = B B^T with non-zero eigenvalues; s = U^T q for the primitive values q. Gradients are
+    (B_s B_s^T)^-1 B_s g with B_s = U^T B; a step in s is turned into Cartesians by iterating x += B_s^+ (residual)
+    (the actual step taken, not the requested one, then enters the BFGS update)."""
+
+    def __init__(self, x0: np.ndarray, prims, rank: int):
+        from confgen.chem.internals import values, wilson_b
+
+        self._values, self._wilson_b = values, wilson_b
+        self.prims = prims
+        self.x0 = x0
+        b_mat = wilson_b(x0.reshape(-1, 3), prims)
+        vals, vecs = np.linalg.eigh(b_mat @ b_mat.T)
+        self.u = vecs[:, np.argsort(vals)[::-1][:rank]]  # [P, M]
+        self.ok = bool(vals.max() > 0 and np.sort(vals)[::-1][rank - 1] > 1e-6 * vals.max())
+        self._cache: tuple[bytes, np.ndarray] | None = None
+
+    def _pinv(self, x: np.ndarray) -> np.ndarray:
+        """[3N, M] B_s^+ = B_s^T (B_s B_s^T)^-1 at ``x``."""
+        key = x.tobytes()
+        if self._cache is None or self._cache[0] != key:
+            bs = self.u.T @ self._wilson_b(x.reshape(-1, 3), self.prims)
+            self._cache = (key, np.linalg.solve(bs @ bs.T, bs).T)
+        return self._cache[1]
+
+    def hessian(self, h_full: np.ndarray) -> np.ndarray:
+        p = self._pinv(self.x0)
+        return p.T @ h_full @ p
+
+    def gradient(self, x: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        return self._pinv(x).T @ grad
+
+    def displace(self, x: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from confgen.chem.internals import differences
+
+        q_start = self._values(x.reshape(-1, 3), self.prims)
+        pinv = self._pinv(x)  # kept for every iteration (one B matrix per step; converges for short steps)
+        first = x + pinv @ step
+        best, best_res, xk, prev = first, np.inf, first, np.inf
+        for _ in range(50):
+            taken = self.u.T @ differences(self._values(xk.reshape(-1, 3), self.prims), q_start, self.prims)
+            res = float(np.linalg.norm(step - taken))
+            if res < best_res:
+                best, best_res = xk, res
+            if res < 1e-7 or res > prev:
+                break
+            prev = res
+            xk = xk + pinv @ (step - taken)
+        taken = self.u.T @ differences(self._values(best.reshape(-1, 3), self.prims), q_start, self.prims)
+        return best, taken
+
+
 def xtb_optimise(calc: XtbCalculator, pos: np.ndarray, hessian: np.ndarray | None = None,
-                 options: XtbOptions | None = None, trace: list | None = None) -> XtbResult:
+                 options: XtbOptions | None = None, trace: list | None = None, prims=None) -> XtbResult:
     """Minimise the GFN2-xTB energy from ``pos``.
 
     Args:
@@ -214,47 +292,60 @@ def xtb_optimise(calc: XtbCalculator, pos: np.ndarray, hessian: np.ndarray | Non
         options: :class:`XtbOptions`.
         trace: if a list, every accepted point is appended as ``(n_steps, energy, grad_norm, energy_change,
             pos [N, 3] Angstrom)`` (one run with a tight level then shows where each looser level would stop).
+        prims: :func:`confgen.chem.internals.primitives` of the molecule, needed for ``options.coords ==
+            "internal"`` (without them, or where a start angle is near linear or the primitives do not span
+            all 3N - 6 internal motions, the optimiser steps in Cartesian coordinates).
 
     Returns:
-        :class:`XtbResult`.
+        :class:`XtbResult`. ``grad_norm`` and the convergence test use the Cartesian gradient projected off the
+        rigid motions of the start geometry in either coordinate system, so a level means the same in both.
 
     Raises:
         XtbError: tblite failed.
     """
     opt = options or XtbOptions()
     e_conv, g_conv = opt.thresholds()
-    x0 = np.asarray(pos, dtype=np.float64).reshape(-1) * BOHR_PER_ANGSTROM  # [3N] Bohr
-    n_atoms = len(x0) // 3
+    x = np.asarray(pos, dtype=np.float64).reshape(-1) * BOHR_PER_ANGSTROM  # [3N] Bohr
+    n_atoms = len(x) // 3
     if n_atoms == 1:
-        energy, grad = calc(x0.reshape(-1, 3))
+        energy, grad = calc(x.reshape(-1, 3))
         return XtbResult(np.asarray(pos, dtype=np.float64).copy(), energy, 0.0, 1, True)
-    basis = internal_basis(x0.reshape(-1, 3))  # [3N, M]
-    h_full = hessian if hessian is not None else _model_hessian(n_atoms)
-    hq = basis.T @ h_full @ basis  # [M, M]
-    vals, vecs = np.linalg.eigh(0.5 * (hq + hq.T))
-    hq = (vecs * np.maximum(vals, opt.hess_floor)) @ vecs.T
+    cart = _CartesianCoords(x)
+    coords = cart
+    if opt.coords == "internal" and prims is not None:
+        from confgen.chem.internals import LINEAR_DEG, max_angle_deg
 
-    q = np.zeros(basis.shape[1])  # displacement from x0 in the basis
-    energy, grad = calc(x0.reshape(-1, 3))
-    gq = basis.T @ grad.reshape(-1)
+        if max_angle_deg(x.reshape(-1, 3), prims) < LINEAR_DEG:
+            dlc = _DelocalisedCoords(x, prims, cart.basis.shape[1])
+            coords = dlc if dlc.ok else cart
+    elif opt.coords not in ("cartesian", "internal"):
+        raise ValueError(f"unknown coordinates {opt.coords!r} (choose cartesian or internal)")
+    h_full = hessian if hessian is not None else _model_hessian(n_atoms)
+    hq = coords.hessian(h_full)
+    vals, vecs = np.linalg.eigh(0.5 * (hq + hq.T))
+    floor = opt.hess_floor if coords is cart else opt.internal_hess_floor
+    hq = (vecs * np.maximum(vals, floor)) @ vecs.T
+
+    energy, grad = calc(x.reshape(-1, 3))
+    gq = coords.gradient(x, grad.reshape(-1))
+    g_norm = float(np.linalg.norm(cart.gradient(x, grad.reshape(-1))))
     n_steps, trust = 1, opt.trust
     e_change = np.inf
     while n_steps < opt.max_steps:
-        g_norm = float(np.linalg.norm(gq))
         if trace is not None:
-            trace.append((n_steps, energy, g_norm, e_change, (x0 + basis @ q).reshape(-1, 3) / BOHR_PER_ANGSTROM))
+            trace.append((n_steps, energy, g_norm, e_change, x.reshape(-1, 3) / BOHR_PER_ANGSTROM))
         if g_norm < g_conv and abs(e_change) < e_conv:
-            return XtbResult((x0 + basis @ q).reshape(-1, 3) / BOHR_PER_ANGSTROM, energy, g_norm, n_steps, True)
+            return XtbResult(x.reshape(-1, 3) / BOHR_PER_ANGSTROM, energy, g_norm, n_steps, True)
         step = _rfo_step(hq, gq)
         length = float(np.linalg.norm(step))
         if length > trust:
             step *= trust / length
-            length = trust
+        new_x, step = coords.displace(x, step)
+        length = float(np.linalg.norm(step))
         predicted = float(gq @ step + 0.5 * step @ hq @ step)
-        new_q = q + step
-        new_energy, new_grad = calc((x0 + basis @ new_q).reshape(-1, 3))
+        new_energy, new_grad = calc(new_x.reshape(-1, 3))
         n_steps += 1
-        new_gq = basis.T @ new_grad.reshape(-1)
+        new_gq = coords.gradient(new_x, new_grad.reshape(-1))
         actual = new_energy - energy
         # BFGS update with the new gradient, whether the step is taken or not (it is information either way)
         y = new_gq - gq
@@ -271,10 +362,10 @@ def xtb_optimise(calc: XtbCalculator, pos: np.ndarray, hessian: np.ndarray | Non
             trust = min(2.0 * trust, opt.max_trust)
         elif ratio < 0.25:
             trust = max(0.5 * trust, 0.01)
-        q, energy, gq, e_change = new_q, new_energy, new_gq, actual
-    g_norm = float(np.linalg.norm(gq))
+        x, energy, gq, e_change = new_x, new_energy, new_gq, actual
+        g_norm = float(np.linalg.norm(cart.gradient(x, new_grad.reshape(-1))))
     converged = g_norm < g_conv and abs(e_change) < e_conv
-    return XtbResult((x0 + basis @ q).reshape(-1, 3) / BOHR_PER_ANGSTROM, energy, g_norm, n_steps, converged)
+    return XtbResult(x.reshape(-1, 3) / BOHR_PER_ANGSTROM, energy, g_norm, n_steps, converged)
 
 
 def bonds_changed(mol: Chem.Mol, pos: np.ndarray, factor: float = 1.25) -> list[tuple[int, int]]:
@@ -297,26 +388,32 @@ def bonds_changed(mol: Chem.Mol, pos: np.ndarray, factor: float = 1.25) -> list[
     return list(zip(i.tolist(), j.tolist()))
 
 
-def xtb_minimise(mol: Chem.Mol, level: str = "vtight", max_steps: int = 400) -> tuple[np.ndarray, list[str | None]]:
+def xtb_minimise(mol: Chem.Mol, level: str = "vtight", max_steps: int = 400,
+                 coords: str = "internal") -> tuple[np.ndarray, list[str | None]]:
     """GFN2-xTB minimisation of every conformer in place (:func:`xtb_optimise` from the MMFF94 Hessian).
 
     Args:
         mol: molecule with explicit hydrogens and conformers (ideally MMFF94 minima).
         level: xtb convergence level (:data:`LEVELS`).
         max_steps: single points per conformer at most.
+        coords: ``"internal"`` (delocalised internal coordinates of the molecule's bonds, angles and
+            dihedrals; Cartesian for molecules with a near-linear angle) or ``"cartesian"``.
 
     Returns:
         ``(energies [C] in Hartree, reasons [C])``: a reason is None for a good conformer, else why it failed
         (SCF failure, a changed bond graph after minimisation, no convergence); failed conformers keep
         their start geometry and a NaN energy.
     """
+    from confgen.chem.internals import primitives
+
     calc = XtbCalculator.for_mol(mol)
-    options = XtbOptions(level=level, max_steps=max_steps)
+    options = XtbOptions(level=level, max_steps=max_steps, coords=coords)
+    prims = primitives(mol) if coords == "internal" else None
     energies = np.full(mol.GetNumConformers(), np.nan)
     reasons: list[str | None] = []
     for k, conf in enumerate(mol.GetConformers()):
         try:
-            res = xtb_optimise(calc, conf.GetPositions(), mmff_hessian(mol, conf.GetId()), options)
+            res = xtb_optimise(calc, conf.GetPositions(), mmff_hessian(mol, conf.GetId()), options, prims=prims)
         except XtbError as exc:
             reasons.append(f"GFN2-xTB failed: {exc}")
             continue

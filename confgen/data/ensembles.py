@@ -57,6 +57,8 @@ class EnsembleOptions:
         mmff_max_iters: MMFF94 minimisation steps.
         xtb_level: convergence level of the GFN2-xTB minimisation (``confgen.chem.xtb.LEVELS``).
         xtb_max_steps: single points per GFN2-xTB minimisation at most.
+        xtb_coords: coordinates of the GFN2-xTB optimiser, ``"internal"`` or ``"cartesian"``
+            (``confgen.chem.xtb.xtb_minimise``; the same convergence test in both).
         xtb_preselect: conformers minimised with GFN2-xTB: the most diverse of the pruned MMFF94 minima
             (None: ``n_confs``); the rest of the pool is never sent to GFN2-xTB.
         seed: random seed (a zero seed is replaced, see the module docstring).
@@ -72,6 +74,7 @@ class EnsembleOptions:
     mmff_max_iters: int = 2000
     xtb_level: str = "vtight"
     xtb_max_steps: int = 400
+    xtb_coords: str = "internal"
     xtb_preselect: int | None = None
     seed: int = 42
 
@@ -82,6 +85,8 @@ class EnsembleOptions:
             raise ConfgenError(f"unknown selection {self.select!r} (choose from {', '.join(SELECTIONS)})")
         if self.n_confs < 1 or self.oversample < 1:
             raise ConfgenError("n_confs and oversample must be at least 1")
+        if self.xtb_coords not in ("internal", "cartesian"):
+            raise ConfgenError(f"unknown GFN2-xTB coordinates {self.xtb_coords!r} (choose internal or cartesian)")
         if self.method == "xtb":
             try:
                 import tblite.interface  # noqa: F401
@@ -200,7 +205,7 @@ def _xtb_stage(mol: Chem.Mol, mmff_kcal: np.ndarray, opt: EnsembleOptions, info:
     chosen = select(order, rmsd, opt.xtb_preselect or opt.n_confs, "diverse", np.random.default_rng(opt.seed))
     confs = list(mol.GetConformers())
     sub = with_conformers(mol, [confs[i] for i in chosen])
-    hartree, reasons = xtb_minimise(sub, opt.xtb_level, opt.xtb_max_steps)
+    hartree, reasons = xtb_minimise(sub, opt.xtb_level, opt.xtb_max_steps, opt.xtb_coords)
     good = [k for k, r in enumerate(reasons) if r is None]
     info["xtb_minimised"] = len(chosen)
     info["xtb_failed"] = [r for r in reasons if r is not None]
