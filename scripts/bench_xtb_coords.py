@@ -39,11 +39,10 @@ import numpy as np  # noqa: E402
 from rdkit import Chem  # noqa: E402
 
 from confgen.chem.conformers import with_positions  # noqa: E402
-from confgen.chem.forcefield import KCAL_PER_HARTREE, minimise, mmff_hessian  # noqa: E402
+from confgen.chem.forcefield import KCAL_PER_HARTREE  # noqa: E402
 from confgen.chem.internals import primitives  # noqa: E402
 from confgen.chem.rmsd import rmsd_matrix  # noqa: E402
 from confgen.chem.xtb import LEVELS, XtbCalculator, XtbOptions, xtb_optimise  # noqa: E402
-from confgen.data.ensembles import embed_conformers  # noqa: E402
 
 
 def pool_smiles(shared: Path, n: int) -> list[str]:
@@ -68,28 +67,18 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_xtb_opt import reference_smiles
+    from bench_xtb_opt import extreme_reference, reference_smiles, start_conformers
 
     shared = Path(args.shared)
     jobs = [(s, args.confs, "geom17") for s in reference_smiles(shared)] + [(s, 1, "pool") for s in pool_smiles(shared, args.pool)]
     e_conv, g_conv = LEVELS[args.level]
     rows = []
     for smi, n_confs, group in jobs:
-        mol = Chem.AddHs(Chem.MolFromSmiles(smi))
-        mol = embed_conformers(mol, n_confs, args.seed)
-        minimise(mol)
+        mol = start_conformers(smi, n_confs, args.seed)
         prims = primitives(mol)
         calc = XtbCalculator.for_mol(mol)
         for conf in mol.GetConformers():
-            pos = conf.GetPositions()
-            t0 = time.process_time()
-            hess = mmff_hessian(mol, conf.GetId())
-            t_hess = time.process_time() - t0
-            trace: list = []
-            calc.n_calls = 0
-            t0 = time.process_time()
-            ref = xtb_optimise(calc, pos, hess, XtbOptions(level="extreme", max_steps=1000), trace=trace)
-            per_call = (time.process_time() - t0) / max(calc.n_calls, 1)
+            pos, hess, t_hess, ref, trace, per_call = extreme_reference(calc, mol, conf.GetId())
             stop = next((t for t in trace if t[2] < g_conv and abs(t[3]) < e_conv), None)
             cart_steps, cart_e, cart_pos = (stop[0], stop[1], stop[4]) if stop else (ref.n_steps, ref.energy, ref.pos)
             t0 = time.process_time()

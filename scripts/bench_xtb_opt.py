@@ -54,6 +54,30 @@ def kabsch_rmsd(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(((a @ rot - b) ** 2).sum(1).mean()))
 
 
+def start_conformers(smiles: str, n: int, seed: int) -> Chem.Mol:
+    """``n`` ETKDG conformers of ``smiles`` (explicit hydrogens), MMFF94-minimised: the optimisers' start."""
+    mol = embed_conformers(Chem.AddHs(Chem.MolFromSmiles(smiles)), n, seed)
+    minimise(mol)
+    return mol
+
+
+def extreme_reference(calc: XtbCalculator, mol: Chem.Mol, conf_id: int):
+    """The Cartesian optimiser from conformer ``conf_id`` to xtb's "extreme" level, traced.
+
+    Returns:
+        ``(start pos, MMFF94 Hessian, its CPU-s, XtbResult, trace, CPU-s per single point)``.
+    """
+    pos = mol.GetConformer(conf_id).GetPositions()
+    t0 = time.process_time()
+    hess = mmff_hessian(mol, conf_id)
+    t_hess = time.process_time() - t0
+    trace: list = []
+    calc.n_calls = 0
+    t0 = time.process_time()
+    res = xtb_optimise(calc, pos, hess, XtbOptions(level="extreme", max_steps=1000), trace=trace)
+    return pos, hess, t_hess, res, trace, (time.process_time() - t0) / max(calc.n_calls, 1)
+
+
 def old_minimise(calc: XtbCalculator, pos: np.ndarray) -> tuple[np.ndarray, float, int]:
     """The previous implementation: scipy L-BFGS-B, gtol 1e-4, 300 steps, a fresh SCF each call."""
     from scipy.optimize import minimize
@@ -81,24 +105,12 @@ def main(argv=None) -> int:
     rows = []
     n_old = 0
     for smi in reference_smiles(Path(args.shared)):
-        mol = Chem.AddHs(Chem.MolFromSmiles(smi))
-        mol = embed_conformers(mol, args.confs, args.seed)
-        minimise(mol)
+        mol = start_conformers(smi, args.confs, args.seed)
         heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
         calc = XtbCalculator.for_mol(mol)
         for conf in mol.GetConformers():
-            pos = conf.GetPositions()
-            t0 = time.process_time()
-            hess = mmff_hessian(mol, conf.GetId())
-            t_hess = time.process_time() - t0
-            trace: list = []
-            times: list = []
-            calc.n_calls = 0
-
-            t0 = time.process_time()
-            res = xtb_optimise(calc, pos, hess, XtbOptions(level="extreme", max_steps=1000), trace=trace)
-            total = time.process_time() - t0
-            per_call = total / max(calc.n_calls, 1)
+            pos, hess, t_hess, res, trace, per_call = extreme_reference(calc, mol, conf.GetId())
+            total = per_call * res.n_steps
             row = {"smiles": smi, "n_atoms": mol.GetNumAtoms(), "conf": conf.GetId(), "hessian_cpu_s": t_hess,
                    "extreme_steps": res.n_steps, "extreme_converged": res.converged, "extreme_cpu_s": total + t_hess,
                    "levels": {}}
