@@ -37,6 +37,7 @@ import numpy as np
 from rdkit import Chem
 
 from confgen.chem.forcefield import BOHR_PER_ANGSTROM, mmff_hessian
+from confgen.chem.internals import LINEAR_DEG, differences, max_angle_deg, primitives, values, wilson_b
 
 #: xtb's optimisation levels: (energy change [Eh], gradient norm [Eh/Bohr]) as in xtb's ``--opt LEVEL``
 LEVELS: dict[str, tuple[float, float]] = {
@@ -235,9 +236,6 @@ class _DelocalisedCoords:
     (the actual step taken, not the requested one, then enters the BFGS update)."""
 
     def __init__(self, x0: np.ndarray, prims, rank: int):
-        from confgen.chem.internals import values, wilson_b
-
-        self._values, self._wilson_b = values, wilson_b
         self.prims = prims
         self.x0 = x0
         b_mat = wilson_b(x0.reshape(-1, 3), prims)
@@ -250,7 +248,7 @@ class _DelocalisedCoords:
         """[3N, M] B_s^+ = B_s^T (B_s B_s^T)^-1 at ``x``."""
         key = x.tobytes()
         if self._cache is None or self._cache[0] != key:
-            bs = self.u.T @ self._wilson_b(x.reshape(-1, 3), self.prims)
+            bs = self.u.T @ wilson_b(x.reshape(-1, 3), self.prims)
             self._cache = (key, np.linalg.solve(bs @ bs.T, bs).T)
         return self._cache[1]
 
@@ -262,14 +260,12 @@ class _DelocalisedCoords:
         return self._pinv(x).T @ grad
 
     def displace(self, x: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from confgen.chem.internals import differences
-
-        q_start = self._values(x.reshape(-1, 3), self.prims)
+        q_start = values(x.reshape(-1, 3), self.prims)
         pinv = self._pinv(x)  # kept for every iteration (one B matrix per step; converges for short steps)
         first = x + pinv @ step
         best, best_res, xk, prev = first, np.inf, first, np.inf
         for _ in range(50):
-            taken = self.u.T @ differences(self._values(xk.reshape(-1, 3), self.prims), q_start, self.prims)
+            taken = self.u.T @ differences(values(xk.reshape(-1, 3), self.prims), q_start, self.prims)
             res = float(np.linalg.norm(step - taken))
             if res < best_res:
                 best, best_res = xk, res
@@ -277,7 +273,7 @@ class _DelocalisedCoords:
                 break
             prev = res
             xk = xk + pinv @ (step - taken)
-        taken = self.u.T @ differences(self._values(best.reshape(-1, 3), self.prims), q_start, self.prims)
+        taken = self.u.T @ differences(values(best.reshape(-1, 3), self.prims), q_start, self.prims)
         return best, taken
 
 
@@ -313,8 +309,6 @@ def xtb_optimise(calc: XtbCalculator, pos: np.ndarray, hessian: np.ndarray | Non
     cart = _CartesianCoords(x)
     coords = cart
     if opt.coords == "internal" and prims is not None:
-        from confgen.chem.internals import LINEAR_DEG, max_angle_deg
-
         if max_angle_deg(x.reshape(-1, 3), prims) < LINEAR_DEG:
             dlc = _DelocalisedCoords(x, prims, cart.basis.shape[1])
             coords = dlc if dlc.ok else cart
@@ -404,8 +398,6 @@ def xtb_minimise(mol: Chem.Mol, level: str = "vtight", max_steps: int = 400,
         (SCF failure, a changed bond graph after minimisation, no convergence); failed conformers keep
         their start geometry and a NaN energy.
     """
-    from confgen.chem.internals import primitives
-
     calc = XtbCalculator.for_mol(mol)
     options = XtbOptions(level=level, max_steps=max_steps, coords=coords)
     prims = primitives(mol) if coords == "internal" else None
