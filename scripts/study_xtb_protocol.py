@@ -15,14 +15,21 @@ energy window leaves fewer):
   ``--level``), pruned at 0.25 A; the K most diverse of them.
 * ``xtbopt-window6-diverse``: the same within 6 kcal/mol of the lowest GFN2-xTB minimum.
 * ``xtbopt-boltzmann``: K drawn with Boltzmann weights of the GFN2-xTB minima.
+* ``xtbopt-mmff10-window6-diverse``: as ``xtbopt-window6-diverse``, but the 2L minimised are the most diverse of
+  the pruned MMFF94 minima within ``--preselect`` (10) kcal/mol of the lowest MMFF94 minimum (fewer where fewer
+  lie there): a conformer's MMFF94 energy predicts whether its GFN2-xTB minimum lands in the 6 kcal/mol window
+  (scripts/xtb_window_yield.py), so fewer minimisations are wasted outside it.
 
 CPU-s per conformer: the CPU time of the stages a candidate needs (ETKDG + MMFF94 of its pool, single points,
 minimisations), divided by the conformers it returns. Per-molecule results are cached in ``--cache`` (JSON), so
 an interrupted study continues where it stopped; ``--report`` prints the table from the cache.
 
 Usage:
-    python scripts/study_xtb_protocol.py [--shared ../shared/data] [--cache docs/results/xtb_protocol_study]
-        [--level loose] [--seed 42] [--report]
+    python scripts/study_xtb_protocol.py [--shared ../shared/data] [--cache docs/results/xtb_protocol_study_v2]
+        [--level normal] [--seed 42] [--preselect 10] [--report]
+
+docs/results/xtb_protocol_study holds the first study (before xtbopt-mmff10-window6-diverse, GFN2-xTB minimised in
+Cartesian coordinates); ``--cache docs/results/xtb_protocol_study --report`` prints its table.
 """
 
 from __future__ import annotations
@@ -56,7 +63,8 @@ DELTAS = (0.75, 1.25)
 WINDOW = 6.0  # kcal/mol, GEOM's CREST energy window
 TEMPERATURE = 298.15
 CANDIDATES = ("mmff-diverse", "mmff-pool10-diverse", "mmff-lowest", "mmff-window6-diverse", "xtbsp-window6-diverse",
-              "xtbsp-boltzmann", "xtbopt-diverse", "xtbopt-window6-diverse", "xtbopt-boltzmann")
+              "xtbsp-boltzmann", "xtbopt-diverse", "xtbopt-window6-diverse", "xtbopt-boltzmann",
+              "xtbopt-mmff10-window6-diverse")
 
 
 def references(shared: Path) -> list[tuple[str, Chem.Mol]]:
@@ -94,7 +102,29 @@ def _window(order: list[int], energies: np.ndarray) -> list[int]:
     return [i for i in order if energies[i] - e0 <= WINDOW]
 
 
-def study_molecule(smiles: str, ref: Chem.Mol, seed: int, level: str) -> dict:
+def _minimise_groups(pool: Chem.Mol, groups: list[list[int]], level: str) -> tuple[dict, dict]:
+    """GFN2-xTB minimisation of the union of ``groups`` (pool conformer indices), each conformer once.
+
+    Returns:
+        ``({index: (minimised conformer, Hartree, failure reason or None)}, {index: CPU-s})``; the CPU time of a
+        conformer is its share of the minimisation call it was part of (one call per distinct group membership).
+    """
+    confs = list(pool.GetConformers())
+    membership: dict[tuple, list[int]] = {}
+    for i in sorted(set().union(*groups)):
+        membership.setdefault(tuple(i in g for g in groups), []).append(i)
+    minimised, cpu_of = {}, {}
+    for ids in membership.values():
+        sub = with_conformers(pool, [confs[i] for i in ids])
+        t0 = time.process_time()
+        hartree, reasons = xtb_minimise(sub, level=level, max_steps=300)
+        share = (time.process_time() - t0) / len(ids)
+        for i, conf, h, r in zip(ids, sub.GetConformers(), hartree, reasons):
+            minimised[i], cpu_of[i] = (Chem.Conformer(conf), float(h), r), share
+    return minimised, cpu_of
+
+
+def study_molecule(smiles: str, ref: Chem.Mol, seed: int, level: str, preselect: float = 10.0) -> dict:
     n_ref = ref.GetNumConformers()
     rng = np.random.default_rng(seed)
     out: dict = {"smiles": smiles, "n_ref": n_ref, "results": {}}
@@ -116,23 +146,30 @@ def study_molecule(smiles: str, ref: Chem.Mol, seed: int, level: str) -> dict:
     sp_cpu_per_conf = (time.process_time() - t0) / big_mol.GetNumConformers()
     rmsd_all = self_rmsd(big_mol)
 
-    # GFN2-xTB minimisation of the 2L most diverse pruned MMFF94 minima of the 6L pool
+    # GFN2-xTB minimisation of the 2L most diverse pruned MMFF94 minima of the 6L pool (``pre``), and of the 2L most
+    # diverse of those within ``preselect`` kcal/mol of MMFF94 (``pre_mmff``); each conformer is minimised once
     order = prune(list(np.argsort(big_e, kind="stable")), rmsd_all, 0.25)
     pre = select(order, rmsd_all, 2 * n_ref, "diverse", rng)
-    confs = list(big_mol.GetConformers())
-    xmol = with_conformers(big_mol, [confs[i] for i in pre])
-    t0 = time.process_time()
-    hartree, reasons = xtb_minimise(xmol, level=level, max_steps=300)
-    xtb_cpu = time.process_time() - t0
-    good = [k for k, r in enumerate(reasons) if r is None]
-    out["xtb_failed"] = [r for r in reasons if r is not None]
-    out["xtb_cpu_s_per_conf"] = xtb_cpu / max(len(pre), 1)
-    xconfs = list(xmol.GetConformers())
-    xmol = with_conformers(xmol, [xconfs[k] for k in good])
-    x_e = hartree[good] * KCAL_PER_HARTREE
-    x_rmsd = self_rmsd(xmol) if len(good) > 1 else np.zeros((len(good), len(good)))
-    x_order = prune(list(np.argsort(x_e, kind="stable")), x_rmsd, 0.25)
-    x_cost = len(pre) * (3 * per_conf_pool) + xtb_cpu  # the 6L pool per minimised conformer is 3 conformers each
+    low = [i for i in order if big_e[i] - big_e[order[0]] <= preselect]
+    pre_mmff = select(low, rmsd_all, 2 * n_ref, "diverse", np.random.default_rng(seed))
+    minimised, cpu_of = _minimise_groups(big_mol, [pre, pre_mmff], level)
+    out["xtb_failed"] = [r for i, (_, _, r) in minimised.items() if r is not None and i in set(pre)]
+    out["xtb_cpu_s_per_conf"] = sum(cpu_of[i] for i in pre) / max(len(pre), 1)
+
+    def xtb_set(ids: list[int]):
+        """(mol of the good GFN2-xTB minima of pool conformers ``ids``, their kcal/mol, pruned order, RMSD, CPU-s)"""
+        good = [i for i in ids if minimised[i][2] is None]
+        xmol = with_conformers(big_mol, [minimised[i][0] for i in good])
+        x_e = np.array([minimised[i][1] for i in good]) * KCAL_PER_HARTREE
+        x_rmsd = self_rmsd(xmol) if len(good) > 1 else np.zeros((len(good), len(good)))
+        x_order = prune(list(np.argsort(x_e, kind="stable")), x_rmsd, 0.25)
+        # the 6L pool per minimised conformer is 3 conformers each
+        return xmol, x_e, x_order, x_rmsd, len(ids) * (3 * per_conf_pool) + sum(cpu_of[i] for i in ids)
+
+    xmol, x_e, x_order, x_rmsd, x_cost = xtb_set(pre)
+    pmol, p_e, p_order, p_rmsd, p_cost = xtb_set(pre_mmff)
+    out["preselect"] = {"kcal": preselect, "candidates": len(low), "minimised": len(pre_mmff),
+                        "overlap": len(set(pre) & set(pre_mmff))}
 
     for k_label, k in (("L", n_ref), ("2L", 2 * n_ref)):
         n_pool = min(3 * k, big_mol.GetNumConformers())
@@ -149,11 +186,14 @@ def study_molecule(smiles: str, ref: Chem.Mol, seed: int, level: str) -> dict:
         score("xtbsp-window6-diverse", k_label, big_mol,
               select(_window(sp_order, sp), rmsd_all, k, "diverse", rng), sp_cost)
         score("xtbsp-boltzmann", k_label, big_mol, _boltzmann_draw(sp_order, sp, k, rng), sp_cost)
-        if len(good):
+        if len(x_order):
             score("xtbopt-diverse", k_label, xmol, select(x_order, x_rmsd, k, "diverse", rng), x_cost)
             score("xtbopt-window6-diverse", k_label, xmol,
                   select(_window(x_order, x_e), x_rmsd, k, "diverse", rng), x_cost)
             score("xtbopt-boltzmann", k_label, xmol, _boltzmann_draw(x_order, x_e, k, rng), x_cost)
+        if len(p_order):
+            score("xtbopt-mmff10-window6-diverse", k_label, pmol,
+                  select(_window(p_order, p_e), p_rmsd, k, "diverse", rng), p_cost)
         # larger ETKDG pool: 10K conformers
         p10_mol, p10_e, p10_cpu = _pool(smiles, 10 * k, seed + 1)
         r10 = self_rmsd(p10_mol)
@@ -194,9 +234,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     ap.add_argument("--cache", default=str(Path(__file__).resolve().parents[1] / "docs" / "results" /
-                                           "xtb_protocol_study"))
+                                           "xtb_protocol_study_v2"))
     ap.add_argument("--level", default="normal", help="GFN2-xTB convergence level of the minimisations")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--preselect", type=float, default=10.0,
+                    help="kcal/mol above the lowest MMFF94 minimum for xtbopt-mmff10-window6-diverse")
     ap.add_argument("--report", action="store_true", help="print the table from the cache and exit")
     args = ap.parse_args(argv)
     cache = Path(args.cache)
@@ -204,12 +246,12 @@ def main(argv=None) -> int:
     if not args.report:
         refs = sorted(references(Path(args.shared)), key=lambda r: r[1].GetNumConformers())  # cheapest first
         for smiles, ref in refs:
-            key = hashlib.sha256(f"{smiles}|{args.seed}|{args.level}".encode()).hexdigest()[:16]
+            key = hashlib.sha256(f"{smiles}|{args.seed}|{args.level}|{args.preselect}".encode()).hexdigest()[:16]
             path = cache / f"{key}.json"
             if path.exists():
                 continue
             t0 = time.time()
-            res = study_molecule(smiles, ref, args.seed, args.level)
+            res = study_molecule(smiles, ref, args.seed, args.level, args.preselect)
             res.update(seed=args.seed, level=args.level)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(res, indent=1))

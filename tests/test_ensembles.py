@@ -124,3 +124,18 @@ def test_mmff_does_not_change_the_molecule_graph():
     assert [a.GetIsAromatic() for a in ens.mol.GetAtoms()] == [a.GetIsAromatic() for a in ref.GetAtoms()]
     assert [b.GetBondType() for b in ens.mol.GetBonds()] == [b.GetBondType() for b in ref.GetBonds()]
     assert rmsd_matrix(ref, ens.mol).shape == (1, ens.mol.GetNumConformers())
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tblite") is None, reason="tblite not installed")
+def test_xtb_candidates_can_be_limited_to_an_mmff94_window():
+    mol = Chem.MolFromSmiles("CCCCOC(=O)CCOC")
+    base = dict(method="xtb", n_confs=4, oversample=4, xtb_level="loose", seed=5)
+    full = build_ensemble(mol, EnsembleOptions(**base))
+    spread = np.ptp(full.info["mmff_energy_kcal"])
+    assert spread > 0.5  # the diverse choice reaches beyond 0.5 kcal/mol of MMFF94 ...
+    low = build_ensemble(mol, EnsembleOptions(**base, xtb_mmff_window=0.5))
+    assert np.ptp(low.info["mmff_energy_kcal"]) <= 0.5 + 1e-9  # ... the window does not
+    assert min(low.info["mmff_energy_kcal"]) == pytest.approx(min(full.info["mmff_energy_kcal"]))
+    assert 1 <= low.info["xtb_minimised"] < full.info["xtb_minimised"]
+    with pytest.raises(ConfgenError, match="MMFF94 window"):
+        build_ensemble(mol, EnsembleOptions(**base, xtb_mmff_window=-1.0))

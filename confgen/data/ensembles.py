@@ -5,7 +5,8 @@ Pipeline per molecule (:func:`build_ensemble`):
 1. ETKDGv3 embedding of ``oversample * n_confs`` conformers (a non-zero seed: RDKit 2026.09 returns identical
    conformers for ``randomSeed=0``);
 2. minimisation: MMFF94 (``"etkdg-mmff"``; UFF where MMFF94 has no parameters), or MMFF94 then GFN2-xTB via ``tblite``
-   (``"xtb"``: only the ``xtb_preselect`` most diverse pruned MMFF94 minima are minimised, with
+   (``"xtb"``: only the ``xtb_preselect`` most diverse pruned MMFF94 minima, optionally those within
+   ``xtb_mmff_window`` kcal/mol of the lowest, are minimised, with
    :mod:`confgen.chem.xtb`, a few CPU-s per drug-sized conformer; conformers whose SCF fails or whose bond
    graph changes are dropped), or none (``"etkdg"``);
 3. optional energy window above the minimum (kcal/mol);
@@ -61,6 +62,8 @@ class EnsembleOptions:
             (``confgen.chem.xtb.xtb_minimise``; the same convergence test in both).
         xtb_preselect: conformers minimised with GFN2-xTB: the most diverse of the pruned MMFF94 minima
             (None: ``n_confs``); the rest of the pool is never sent to GFN2-xTB.
+        xtb_mmff_window: only pruned MMFF94 minima within this many kcal/mol of the lowest are candidates for
+            the GFN2-xTB minimisation (None: all); fewer than ``xtb_preselect`` are minimised where fewer lie there.
         seed: random seed (a zero seed is replaced, see the module docstring).
     """
 
@@ -76,6 +79,7 @@ class EnsembleOptions:
     xtb_max_steps: int = 400
     xtb_coords: str = "internal"
     xtb_preselect: int | None = None
+    xtb_mmff_window: float | None = None
     seed: int = 42
 
     def check(self) -> "EnsembleOptions":
@@ -87,6 +91,8 @@ class EnsembleOptions:
             raise ConfgenError("n_confs and oversample must be at least 1")
         if self.xtb_coords not in ("internal", "cartesian"):
             raise ConfgenError(f"unknown GFN2-xTB coordinates {self.xtb_coords!r} (choose internal or cartesian)")
+        if self.xtb_mmff_window is not None and not self.xtb_mmff_window >= 0:
+            raise ConfgenError(f"the MMFF94 window before GFN2-xTB must be >= 0 kcal/mol, not {self.xtb_mmff_window}")
         if self.method == "xtb":
             try:
                 import tblite.interface  # noqa: F401
@@ -191,7 +197,8 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
 
 
 def _xtb_stage(mol: Chem.Mol, mmff_kcal: np.ndarray, opt: EnsembleOptions, info: dict):
-    """Pick the most diverse pruned MMFF94 minima, minimise them with GFN2-xTB, keep those that succeed.
+    """Pick the most diverse pruned MMFF94 minima (within ``opt.xtb_mmff_window`` of the lowest), minimise them
+    with GFN2-xTB, keep those that succeed.
 
     Returns:
         ``(mol with the minimised conformers, GFN2-xTB energies [K] kcal/mol, their MMFF94 energies [K])``.
@@ -202,6 +209,8 @@ def _xtb_stage(mol: Chem.Mol, mmff_kcal: np.ndarray, opt: EnsembleOptions, info:
     order = list(np.argsort(mmff_kcal, kind="stable"))
     rmsd = self_rmsd(mol) if len(order) > 1 else np.zeros((1, 1))
     order = prune(order, rmsd, opt.rmsd_threshold)
+    if opt.xtb_mmff_window is not None:
+        order = [i for i in order if mmff_kcal[i] - mmff_kcal[order[0]] <= opt.xtb_mmff_window]
     chosen = select(order, rmsd, opt.xtb_preselect or opt.n_confs, "diverse", np.random.default_rng(opt.seed))
     confs = list(mol.GetConformers())
     sub = with_conformers(mol, [confs[i] for i in chosen])
