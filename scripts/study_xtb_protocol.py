@@ -26,7 +26,7 @@ an interrupted study continues where it stopped; ``--report`` prints the table f
 
 Usage:
     python scripts/study_xtb_protocol.py [--shared ../shared/data] [--cache docs/results/xtb_protocol_study_v2]
-        [--level normal] [--seed 42] [--preselect 10] [--report]
+        [--level normal] [--seed 42] [--preselect 10] [--largest-first] [--report]
 
 docs/results/xtb_protocol_study holds the first study (before xtbopt-mmff10-window6-diverse, GFN2-xTB minimised in
 Cartesian coordinates); ``--cache docs/results/xtb_protocol_study --report`` prints its table.
@@ -240,11 +240,15 @@ def main(argv=None) -> int:
     ap.add_argument("--preselect", type=float, default=10.0,
                     help="kcal/mol above the lowest MMFF94 minimum for xtbopt-mmff10-window6-diverse")
     ap.add_argument("--report", action="store_true", help="print the table from the cache and exit")
+    ap.add_argument("--largest-first", action="store_true",
+                    help="study the molecules with the most GEOM conformers first (a second process run with this "
+                         "flag shares the work with one run without it)")
     args = ap.parse_args(argv)
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     if not args.report:
-        refs = sorted(references(Path(args.shared)), key=lambda r: r[1].GetNumConformers())  # cheapest first
+        refs = sorted(references(Path(args.shared)), key=lambda r: r[1].GetNumConformers(),
+                      reverse=args.largest_first)  # cheapest first by default
         for smiles, ref in refs:
             key = hashlib.sha256(f"{smiles}|{args.seed}|{args.level}|{args.preselect}".encode()).hexdigest()[:16]
             path = cache / f"{key}.json"
