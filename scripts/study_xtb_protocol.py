@@ -53,7 +53,7 @@ from rdkit import Chem  # noqa: E402
 from confgen.chem.conformers import with_conformers  # noqa: E402
 from confgen.chem.forcefield import KCAL_PER_HARTREE, minimise  # noqa: E402
 from confgen.chem.rmsd import rmsd_matrix, self_rmsd  # noqa: E402
-from confgen.chem.selection import boltzmann_weights, prune, select  # noqa: E402
+from confgen.chem.selection import boltzmann_weights, prune, select, within_window  # noqa: E402
 from confgen.chem.xtb import XtbCalculator, xtb_minimise  # noqa: E402
 from confgen.data.ensembles import embed_conformers  # noqa: E402
 from confgen.data.readers import iter_molecules  # noqa: E402
@@ -98,8 +98,7 @@ def _boltzmann_draw(cands: list[int], energies: np.ndarray, k: int, rng) -> list
 
 
 def _window(order: list[int], energies: np.ndarray) -> list[int]:
-    e0 = min(energies[i] for i in order)
-    return [i for i in order if energies[i] - e0 <= WINDOW]
+    return within_window(order, energies, WINDOW)
 
 
 def _minimise_groups(pool: Chem.Mol, groups: list[list[int]], level: str) -> tuple[dict, dict]:
@@ -150,7 +149,7 @@ def study_molecule(smiles: str, ref: Chem.Mol, seed: int, level: str, preselect:
     # diverse of those within ``preselect`` kcal/mol of MMFF94 (``pre_mmff``); each conformer is minimised once
     order = prune(list(np.argsort(big_e, kind="stable")), rmsd_all, 0.25)
     pre = select(order, rmsd_all, 2 * n_ref, "diverse", rng)
-    low = [i for i in order if big_e[i] - big_e[order[0]] <= preselect]
+    low = within_window(order, big_e, preselect)
     pre_mmff = select(low, rmsd_all, 2 * n_ref, "diverse", np.random.default_rng(seed))
     minimised, cpu_of = _minimise_groups(big_mol, [pre, pre_mmff], level)
     out["xtb_failed"] = [r for i, (_, _, r) in minimised.items() if r is not None and i in set(pre)]

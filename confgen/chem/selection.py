@@ -21,12 +21,21 @@ import numpy as np
 from rdkit import Chem
 from rdkit.SimDivFilters import rdSimDivPickers
 
-__all__ = ["SELECTIONS", "GAS_CONSTANT_KCAL", "prune", "select", "most_diverse", "most_diverse_in_window",
-           "boltzmann_weights"]
+__all__ = ["SELECTIONS", "GAS_CONSTANT_KCAL", "within_window", "prune", "select", "most_diverse",
+           "most_diverse_in_window", "boltzmann_weights"]
 
 #: the ways :func:`select` can choose
 SELECTIONS = ("diverse", "energy", "random")
 GAS_CONSTANT_KCAL = 0.0019872043  # kcal / (mol K)
+
+
+def within_window(order: Sequence[int], energies, window: float) -> list[int]:
+    """The indices of ``order`` (kept in its order) whose ``energies`` lie at most ``window`` above the lowest of
+    them (an energy window, e.g. GEOM's 6 kcal/mol)."""
+    if not len(order):
+        return []
+    e0 = min(energies[i] for i in order)
+    return [i for i in order if energies[i] - e0 <= window]
 
 
 def prune(order: Sequence[int], rmsd: np.ndarray, threshold: float) -> list[int]:
@@ -104,7 +113,7 @@ def most_diverse_in_window(mol: Chem.Mol, positions: list[np.ndarray], energies:
     if len(positions) <= n:
         return list(range(len(positions)))
     order = [int(i) for i in np.argsort(e, kind="stable")]
-    inside = [i for i in order if e[i] <= e[order[0]] + window]
+    inside = within_window(order, e, window)
     if len(inside) <= n:
         return sorted(order[:n])
     picks = most_diverse(mol, [positions[i] for i in inside], n)  # starts from the lowest energy

@@ -34,7 +34,7 @@ from confgen.chem import embed as etkdg
 from confgen.chem.conformers import with_conformers, with_explicit_hydrogens, with_positions
 from confgen.chem.forcefield import KCAL_PER_HARTREE, minimise
 from confgen.chem.rmsd import self_rmsd
-from confgen.chem.selection import SELECTIONS, boltzmann_weights, prune, select
+from confgen.chem.selection import SELECTIONS, boltzmann_weights, prune, select, within_window
 from confgen.chem.smiles import safe_smiles
 from confgen.chem.xtb import xtb_minimise
 from confgen.errors import ConfgenError, InputError
@@ -173,7 +173,7 @@ def build_ensemble(mol: Chem.Mol, options: EnsembleOptions | None = None, *, see
     n = mol.GetNumConformers()
     order = list(np.argsort(energies, kind="stable")) if energies is not None else list(range(n))
     if energies is not None and opt.energy_window is not None:
-        order = [i for i in order if energies[i] - energies[order[0]] <= opt.energy_window]
+        order = within_window(order, energies, opt.energy_window)
     need_rmsd = opt.rmsd_threshold > 0 or (len(order) > opt.n_confs and opt.select == "diverse")
     rmsd = self_rmsd(mol) if need_rmsd and len(order) > 1 else np.zeros((n, n))
     order = prune(order, rmsd, opt.rmsd_threshold)
@@ -210,7 +210,7 @@ def _xtb_stage(mol: Chem.Mol, mmff_kcal: np.ndarray, opt: EnsembleOptions, info:
     rmsd = self_rmsd(mol) if len(order) > 1 else np.zeros((1, 1))
     order = prune(order, rmsd, opt.rmsd_threshold)
     if opt.xtb_mmff_window is not None:
-        order = [i for i in order if mmff_kcal[i] - mmff_kcal[order[0]] <= opt.xtb_mmff_window]
+        order = within_window(order, mmff_kcal, opt.xtb_mmff_window)
     chosen = select(order, rmsd, opt.xtb_preselect or opt.n_confs, "diverse", np.random.default_rng(opt.seed))
     confs = list(mol.GetConformers())
     sub = with_conformers(mol, [confs[i] for i in chosen])
