@@ -71,13 +71,15 @@ EVALUATION_SETS = (
 #: per protocol: the ensemble method, what is recorded in every shard (its ``confgen.data.ensembles.EnsembleOptions``
 #: settings besides the name; a build refuses shards of another protocol), how it is computed ("implementation":
 #: EnsembleOptions settings that change the cost, not the result sought, recorded in each shard's meta but not
-#: compared: shards written before the ninth build session have none, and minimised in Cartesian coordinates), the default output directory, shard-name prefix and coordinate storage (int16 milli-Angstrom for the large MMFF94 build), and how
-#: ``confgen prepare`` reads the stored energies
+#: compared: shards written before the ninth build session have none, and minimised in Cartesian coordinates), the
+#: default output directory, shard-name prefix and coordinate storage (int16 milli-Angstrom, at most 0.0005 A off;
+#: GFN2-xTB shards written before the eleventh build session hold float32), and how ``confgen prepare`` reads the
+#: stored energies
 PROTOCOLS = {
     "xtb": {"method": "xtb", "protocol": {"name": "etkdg-mmff-diverse-xtb", "n_confs": 12, "oversample": 3, "rmsd_threshold": 0.25,
                          "xtb_level": "vtight", "xtb_max_steps": 400},
             "implementation": {"xtb_coords": "internal"},
-            "out": "geom_drugs_xtb", "prefix": "xtb", "quantize": False,
+            "out": "geom_drugs_xtb", "prefix": "xtb", "quantize": True,
             "meta": {"energy": "GFN2-xTB total energy (Hartree), tblite", "energy_unit": "hartree",
                      "read_energy_window_kcal": 6.0, "aux_energy": "MMFF94 (kcal/mol), RDKit"}},
     "mmff": {"method": "etkdg-mmff", "protocol": {"name": "etkdg-mmff-diverse", "n_confs": 8, "oversample": 2, "rmsd_threshold": 0.25},
@@ -150,9 +152,14 @@ def status(out: Path) -> int:
         return 1
     n_mols = n_confs = n_8 = n_read = n_8_read = 0
     cpu = []
+    storage: dict[str, list[int]] = {}  # coordinate dtype -> [shard bytes, stored atom positions]
     for path in paths:
         meta = shard_meta(path)
         cpu.extend(meta.get("cpu_s", {}).values())
+        with np.load(path, allow_pickle=False) as z:
+            row = storage.setdefault(str(z["pos"].dtype), [0, 0])
+            row[0] += path.stat().st_size
+            row[1] += len(z["pos"])
         for m in iter_shard(path):
             n_mols += 1
             n_confs += m.mol.GetNumConformers()
@@ -170,6 +177,8 @@ def status(out: Path) -> int:
           f"{n_8_read} molecules with >= 8 conformers")
     for reason, count in reasons.most_common():
         print(f"  {count:5d}  {reason}")
+    print("storage: " + "; ".join(f"{dtype} coordinates {b / max(n, 1):.1f} bytes per atom position "
+                                  f"({b / 1e6:.1f} MB)" for dtype, (b, n) in sorted(storage.items())))
     if cpu:
         print(f"CPU-s per molecule: median {np.median(cpu):.1f}, mean {np.mean(cpu):.1f} (all attempted molecules)")
     return 0

@@ -138,6 +138,7 @@ def test_build_script_resumes_after_sigterm_and_never_builds_evaluation_molecule
     meta = json.loads(str(np.load(shard_paths(out)[0], allow_pickle=False)["meta"]))
     assert meta["protocol"]["xtb_level"] and "splits/geom_drugs/test_smiles.csv" in meta["excluded_sets"]
     assert meta["implementation"] == {"xtb_coords": "internal"}  # recorded, not part of the compared protocol
+    assert all(np.load(p, allow_pickle=False)["pos"].dtype == np.int16 for p in shard_paths(out))  # milli-Angstrom
 
 
 def test_quantized_shard_positions_are_int16_within_half_a_milli_angstrom(tmp_path):
