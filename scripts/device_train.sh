@@ -10,6 +10,10 @@
 #   python -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 -d .whl rdkit==2026.9.1        # the GPU image has no RDKit
 # Device call:  run(command="bash scripts/device_train.sh", carry=[".whl", "work_data/device"], timeout_s=600)
+# What travels (tracked files + carried folders) is limited to 64 MiB, and the committed datasets under data/
+# alone are most of it (about 61 MiB of tracked files in all at the eleventh build session, and growing):
+# pack_device_data.py prints the total and, when it is over, which data/ folders to move out of the checkout for
+# the call (the machine does not read them) and back after it.
 # Everything comes back under $OUT: best.pt, log.csv, config.yaml, summary.json of the dataset, steps.log,
 # probe.csv, sample_check.txt (at most 8 files).
 # CPU smoke test (tiny): SMOKE=1 OUT=/tmp/x bash scripts/device_train.sh

@@ -72,8 +72,39 @@ def main(argv=None) -> int:
     info = {"qm9_molecules": n, "exclude": sorted(p.name for p in (out / "exclude").iterdir()),
             "drugs": [Path(d).name for d in args.drugs]}
     (out / "manifest.json").write_text(json.dumps(info, indent=1))
-    print(json.dumps(info), f"{sum(f.stat().st_size for f in out.rglob('*') if f.is_file()) / 2**20:.1f} MiB")
+    print(json.dumps(info), f"{_mib(out):.1f} MiB")
+    _check_travel_size(out)
     return 0
+
+
+def _mib(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20 if folder.is_dir() else 0.0
+
+
+#: what a device call may send: the working tree's tracked and untracked-not-ignored files plus carried paths
+TRAVEL_LIMIT_MIB = 64
+
+
+def _check_travel_size(pack: Path) -> None:
+    """Print what the device call will send (tracked files + the pack + .whl/) against the 64 MiB limit, and
+    how to get under it: the committed datasets under data/ are the bulk and are not needed on the machine."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        files = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return
+    present = [root / f for f in files.decode().split("\0") if f and (root / f).is_file()]
+    tracked = sum(p.stat().st_size for p in present) / 2**20
+    total = tracked + _mib(pack) + _mib(root / ".whl")
+    print(f"the device call sends about {total:.1f} MiB (tracked files {tracked:.1f}, pack {_mib(pack):.1f}, "
+          f".whl {_mib(root / '.whl'):.1f}; limit {TRAVEL_LIMIT_MIB} MiB)")
+    if total > TRAVEL_LIMIT_MIB:
+        big = sorted(((_mib(d), d.name) for d in (root / "data").iterdir() if d.is_dir()), reverse=True)
+        print("  over the limit: move these data/ folders out of the checkout for the call and back after it "
+              "(the machine does not read them; pass a prepared drug dataset with --drugs instead): "
+              + ", ".join(f"data/{n} {m:.1f} MiB" for m, n in big))
 
 
 def element_list(text: str) -> list[str]:
