@@ -8,7 +8,7 @@ import numpy as np
 
 from confgen.chem.conformers import with_positions
 from confgen.chem.forcefield import KCAL_PER_HARTREE
-from confgen.chem.selection import boltzmann_weights
+from confgen.chem.selection import boltzmann_weights, within_window
 from confgen.data.readers.records import MolRecord, build_records
 from confgen.data.shards import iter_shard, shard_meta, shard_paths
 from confgen.errors import InputError
@@ -34,7 +34,7 @@ def in_window(energies: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndarray]
     molecule within the energy window that its shard's ``meta`` names (all of them where it names none)."""
     to_kcal, window = energy_reading(meta)
     kcal = np.asarray(energies, dtype=np.float64) * to_kcal
-    keep = np.flatnonzero(kcal - kcal.min() <= (np.inf if window is None else window))
+    keep = np.asarray(within_window(range(len(kcal)), kcal, np.inf if window is None else window), dtype=np.int64)
     return keep, kcal
 
 
