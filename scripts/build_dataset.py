@@ -30,7 +30,7 @@ Usage:
     python scripts/build_dataset.py [--protocol xtb|mmff]
         [--source ../shared/data/splits/geom_drugs/train_pool_smiles.smi] [--out data/geom_drugs_PROTOCOL]
         [--limit N] [--workers 1] [--shard-size 25]
-    python scripts/build_dataset.py --status [--protocol xtb|mmff] [--out DIR]
+    python scripts/build_dataset.py --status [--protocol xtb|mmff] [--out DIR] [--since GIT_REV]
 """
 
 from __future__ import annotations
@@ -142,20 +142,55 @@ def _work(task):
             ens.info.get("xtb_failed", []))
 
 
-def status(out: Path) -> int:
+def _minimiser(meta: dict) -> str:
+    """The GFN2-xTB optimiser a shard's molecules were minimised with (shards before the internal-coordinate
+    optimiser record none: they were minimised in Cartesian coordinates)."""
+    coords = (meta.get("implementation") or {}).get("xtb_coords")
+    protocol = meta.get("protocol")
+    if coords is None and isinstance(protocol, dict) and "xtb_level" in protocol:
+        coords = "cartesian"
+    return f"GFN2-xTB in {coords} coordinates" if coords else "no GFN2-xTB minimisation"
+
+
+def _added_since(out: Path, paths: list[Path], rev: str) -> list[Path] | None:
+    """The shards of ``paths`` that git revision ``rev`` does not hold (new since it, committed or not)."""
+    import subprocess
+
+    try:
+        done = subprocess.run(["git", "-C", str(out), "ls-tree", "-r", "--name-only", rev, "."],
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        print(f"build_dataset: --since {rev}: git failed: {exc}", file=sys.stderr)
+        return None
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["unknown revision"])[-1]
+        print(f"build_dataset: --since {rev}: {reason}", file=sys.stderr)
+        return None
+    old = {Path(name).name for name in done.stdout.split()}
+    return [p for p in paths if p.name not in old]
+
+
+def status(out: Path, since: str | None = None) -> int:
     from confgen.data.readers.shard_dir import in_window
-    from confgen.data.shards import failures, iter_shard, shard_meta, shard_paths
+    from confgen.data.shards import iter_shard, shard_failures, shard_meta, shard_paths
 
     paths = shard_paths(out)
     if not paths:
         print(f"{out}: no shards")
         return 1
+    if since is not None:
+        paths = _added_since(out, paths, since)
+        if paths is None:
+            return 2
+        print(f"shards added since {since}: {len(paths)}")
     n_mols = n_confs = n_8 = n_read = n_8_read = 0
-    cpu = []
+    cpu: dict[str, list[float]] = {}  # minimiser -> CPU-s per attempted molecule
     storage: dict[str, list[int]] = {}  # coordinate dtype -> [shard bytes, stored atom positions]
+    fails = []
     for path in paths:
         meta = shard_meta(path)
-        cpu.extend(meta.get("cpu_s", {}).values())
+        cpu.setdefault(_minimiser(meta), []).extend(meta.get("cpu_s", {}).values())
+        fails.extend(shard_failures(path))
         with np.load(path, allow_pickle=False) as z:
             row = storage.setdefault(str(z["pos"].dtype), [0, 0])
             row[0] += path.stat().st_size
@@ -167,7 +202,6 @@ def status(out: Path) -> int:
             keep, _ = in_window(m.energies, meta)
             n_read += len(keep)
             n_8_read += len(keep) >= 8
-    fails = failures(out)
     reasons = Counter(r.split(" (")[0].split(":")[0] for _, _, r in fails)
     size = sum(p.stat().st_size for p in paths)
     print(f"{out}: {len(paths)} shards, {size / 1e6:.1f} MB; {n_mols} molecules, {n_confs} conformers "
@@ -177,10 +211,18 @@ def status(out: Path) -> int:
           f"{n_8_read} molecules with >= 8 conformers")
     for reason, count in reasons.most_common():
         print(f"  {count:5d}  {reason}")
-    print("storage: " + "; ".join(f"{dtype} coordinates {b / max(n, 1):.1f} bytes per atom position "
-                                  f"({b / 1e6:.1f} MB)" for dtype, (b, n) in sorted(storage.items())))
-    if cpu:
-        print(f"CPU-s per molecule: median {np.median(cpu):.1f}, mean {np.mean(cpu):.1f} (all attempted molecules)")
+    if storage:
+        print("storage: " + "; ".join(f"{dtype} coordinates {b / max(n, 1):.1f} bytes per atom position "
+                                      f"({b / 1e6:.1f} MB)" for dtype, (b, n) in sorted(storage.items())))
+    every = [v for values in cpu.values() for v in values]
+    if every:
+        print(f"CPU-s per molecule: median {np.median(every):.1f}, mean {np.mean(every):.1f} "
+              f"({len(every)} attempted molecules)")
+        if len(cpu) > 1:
+            for name, values in sorted(cpu.items()):
+                if values:
+                    print(f"  {name}: median {np.median(values):.1f}, mean {np.mean(values):.1f} "
+                          f"({len(values)} molecules)")
     return 0
 
 
@@ -195,13 +237,17 @@ def main(argv=None) -> int:
     ap.add_argument("--shard-size", type=int, default=25, help="molecules per shard")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--status", action="store_true", help="print what the shards hold and exit")
+    ap.add_argument("--since", metavar="REV", default=None,
+                    help="with --status: count only the shards that git revision REV does not hold")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     spec = PROTOCOLS[args.protocol]
     protocol = spec["protocol"]
     out = Path(args.out) if args.out else ROOT / "data" / spec["out"]
     if args.status:
-        return status(out)
+        return status(out, args.since)
+    if args.since is not None:
+        ap.error("--since needs --status")
 
     from tqdm.auto import tqdm
 

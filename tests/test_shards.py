@@ -217,3 +217,36 @@ def test_build_status_counts_conformers_both_as_stored_and_as_read_through_the_e
     assert done.returncode == 0, done.stderr
     assert "1 molecules, 9 conformers" in done.stdout and "1 molecules with >= 8 conformers;" in done.stdout
     assert "7 conformers, 0 molecules with >= 8 conformers" in done.stdout  # as read: 7 within 6 kcal/mol
+
+
+def test_build_status_since_counts_only_new_shards_and_splits_cpu_by_minimiser(tmp_path):
+    """--status --since REV counts only the shards REV does not hold; CPU-s is given per GFN2-xTB optimiser."""
+    out = tmp_path / "s"
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(git + ["init", "-q"], check=True)
+    xtb = {"name": "etkdg-mmff-diverse-xtb", "xtb_level": "vtight"}
+    for index, (smiles, n, coords, cpu) in enumerate([("CCCCOC(=O)c1ccccc1", 3, None, 80.0),
+                                                      ("CCCCCCOC(=O)c1ccccc1CCC(=O)NCCC", 9, "internal", 40.0)]):
+        mol, e = _ensemble(smiles, n=n)
+        buf = ShardBuffer()
+        buf.add(index, smiles, mol, -60.0 + 0.0001 * np.arange(mol.GetNumConformers()), e)
+        meta = {"protocol": xtb, "source": "x.smi", "read_energy_window_kcal": 6.0, "cpu_s": {str(index): cpu}}
+        if coords:
+            meta["implementation"] = {"xtb_coords": coords}
+        write_shard(out, buf, meta)
+        if index == 0:  # the first shard is committed; the second is new since that commit
+            subprocess.run(git + ["add", "-A"], check=True)
+            subprocess.run(git + ["commit", "-q", "-m", "first"], check=True)
+    cmd = [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "--status", "--out", str(out)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    every = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert every.returncode == 0, every.stderr
+    assert "2 molecules" in every.stdout and "median 60.0, mean 60.0 (2 attempted molecules)" in every.stdout
+    assert "GFN2-xTB in cartesian coordinates: median 80.0, mean 80.0 (1 molecules)" in every.stdout
+    assert "GFN2-xTB in internal coordinates: median 40.0, mean 40.0 (1 molecules)" in every.stdout
+    new = subprocess.run(cmd + ["--since", "HEAD"], env=env, capture_output=True, text=True, timeout=120)
+    assert new.returncode == 0, new.stderr
+    assert "shards added since HEAD: 1" in new.stdout and "1 molecules, 9 conformers" in new.stdout
+    assert "median 40.0, mean 40.0 (1 attempted molecules)" in new.stdout and "cartesian" not in new.stdout
+    bad = subprocess.run(cmd + ["--since", "no-such-revision"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--since no-such-revision" in bad.stderr and "Traceback" not in bad.stderr

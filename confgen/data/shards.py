@@ -240,11 +240,12 @@ def iter_shards(directory: str | os.PathLike) -> Iterator[ShardMolecule]:
         yield from iter_shard(path)
 
 
+def shard_failures(path: str | os.PathLike) -> list[tuple[int, str, str]]:
+    """``(index, smiles, reason)`` of every failed molecule recorded in one shard."""
+    data = _load(Path(path))
+    return list(zip(data["failed_index"].tolist(), data["failed_smiles"].tolist(), data["failed_reason"].tolist()))
+
+
 def failures(directory: str | os.PathLike) -> list[tuple[int, str, str]]:
     """``(index, smiles, reason)`` of every failed molecule in the shards of ``directory``."""
-    out = []
-    for path in shard_paths(directory):
-        data = _load(path)
-        out.extend(zip(data["failed_index"].tolist(), data["failed_smiles"].tolist(),
-                       data["failed_reason"].tolist()))
-    return sorted(out)
+    return sorted(f for path in shard_paths(directory) for f in shard_failures(path))
