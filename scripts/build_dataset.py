@@ -218,11 +218,10 @@ def status(out: Path, since: str | None = None) -> int:
     if every:
         print(f"CPU-s per molecule: median {np.median(every):.1f}, mean {np.mean(every):.1f} "
               f"({len(every)} attempted molecules)")
-        if len(cpu) > 1:
-            for name, values in sorted(cpu.items()):
-                if values:
-                    print(f"  {name}: median {np.median(values):.1f}, mean {np.mean(values):.1f} "
-                          f"({len(values)} molecules)")
+        for name, values in sorted(cpu.items()):
+            if values:
+                print(f"  {name}: median {np.median(values):.1f}, mean {np.mean(values):.1f} "
+                      f"({len(values)} molecules)")
     return 0
 
 

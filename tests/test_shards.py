@@ -248,5 +248,6 @@ def test_build_status_since_counts_only_new_shards_and_splits_cpu_by_minimiser(t
     assert new.returncode == 0, new.stderr
     assert "shards added since HEAD: 1" in new.stdout and "1 molecules, 9 conformers" in new.stdout
     assert "median 40.0, mean 40.0 (1 attempted molecules)" in new.stdout and "cartesian" not in new.stdout
+    assert "GFN2-xTB in internal coordinates: median 40.0, mean 40.0 (1 molecules)" in new.stdout
     bad = subprocess.run(cmd + ["--since", "no-such-revision"], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--since no-such-revision" in bad.stderr and "Traceback" not in bad.stderr
