@@ -30,7 +30,7 @@ Usage:
     python scripts/build_dataset.py [--protocol xtb|mmff]
         [--source ../shared/data/splits/geom_drugs/train_pool_smiles.smi] [--out data/geom_drugs_PROTOCOL]
         [--limit N] [--workers 1] [--shard-size 25]
-    python scripts/build_dataset.py --status [--protocol xtb|mmff] [--out DIR] [--since GIT_REV]
+    python scripts/build_dataset.py --status [--protocol xtb|mmff] [--out DIR] [--since GIT_REV] [--workers N]
 """
 
 from __future__ import annotations
@@ -170,7 +170,15 @@ def _added_since(out: Path, paths: list[Path], rev: str) -> list[Path] | None:
     return [p for p in paths if p.name not in old]
 
 
-def status(out: Path, since: str | None = None) -> int:
+#: what became of a built molecule, for the CPU account of --status (the last counts toward the 3,000 target)
+OUTCOMES = ("failed or excluded", "< 8 stored", ">= 8 stored, < 8 within the window", ">= 8 within the window")
+
+
+def status(out: Path, since: str | None = None, current: str | None = None, target: int = 3000,
+           workers: int = 2) -> int:
+    """Print what the shards of ``out`` hold, their storage and CPU cost. Without ``since``, also how much CPU
+    the molecules still missing to ``target`` (with >= 8 conformers within the window) would take at the rate
+    of the ``current`` minimiser (the one the build uses now)."""
     from confgen.data.readers.shard_dir import in_window
     from confgen.data.shards import iter_shard, shard_failures, shard_meta, shard_paths
 
@@ -187,9 +195,12 @@ def status(out: Path, since: str | None = None) -> int:
     cpu: dict[str, list[float]] = {}  # minimiser -> CPU-s per attempted molecule
     storage: dict[str, list[int]] = {}  # coordinate dtype -> [shard bytes, stored atom positions]
     fails = []
+    spent: dict[str, dict[str, list[float]]] = {}  # minimiser -> outcome -> [CPU-s, molecules]
     for path in paths:
         meta = shard_meta(path)
-        cpu.setdefault(_minimiser(meta), []).extend(meta.get("cpu_s", {}).values())
+        shard_cpu = {int(k): v for k, v in meta.get("cpu_s", {}).items()}
+        cpu.setdefault(_minimiser(meta), []).extend(shard_cpu.values())
+        account = spent.setdefault(_minimiser(meta), {o: [0.0, 0] for o in OUTCOMES})
         fails.extend(shard_failures(path))
         with np.load(path, allow_pickle=False) as z:
             row = storage.setdefault(str(z["pos"].dtype), [0, 0])
@@ -202,6 +213,13 @@ def status(out: Path, since: str | None = None) -> int:
             keep, _ = in_window(m.energies, meta)
             n_read += len(keep)
             n_8_read += len(keep) >= 8
+            outcome = OUTCOMES[3] if len(keep) >= 8 else OUTCOMES[2] if m.mol.GetNumConformers() >= 8 else OUTCOMES[1]
+            row = account[outcome]
+            row[0] += shard_cpu.pop(m.index, 0.0)
+            row[1] += 1
+        for seconds in shard_cpu.values():  # molecules with CPU spent and no conformer stored
+            account[OUTCOMES[0]][0] += seconds
+            account[OUTCOMES[0]][1] += 1
     reasons = Counter(r.split(" (")[0].split(":")[0] for _, _, r in fails)
     size = sum(p.stat().st_size for p in paths)
     print(f"{out}: {len(paths)} shards, {size / 1e6:.1f} MB; {n_mols} molecules, {n_confs} conformers "
@@ -222,7 +240,31 @@ def status(out: Path, since: str | None = None) -> int:
             if values:
                 print(f"  {name}: median {np.median(values):.1f}, mean {np.mean(values):.1f} "
                       f"({len(values)} molecules)")
+    _print_cpu_account(spent, n_8_read if since is None else None, current, target, workers)
     return 0
+
+
+def _print_cpu_account(spent: dict, n_done: int | None, current: str | None, target: int, workers: int) -> None:
+    """Where the CPU went, by outcome; the CPU-s spent per molecule that counts toward the target (all CPU over
+    the molecules with >= 8 conformers within the window), per minimiser; and, given ``n_done``, what the rest
+    of the target costs at the rate of the ``current`` minimiser."""
+    total = {o: [sum(a[o][0] for a in spent.values()), sum(a[o][1] for a in spent.values())] for o in OUTCOMES}
+    seconds = sum(s for s, _ in total.values())
+    if seconds <= 0:
+        return
+    print(f"CPU spent: {seconds / 3600:.1f} CPU-h; by outcome: " + ", ".join(
+        f"{o} {100 * s / seconds:.0f} % ({n} molecules)" for o, (s, n) in reversed(total.items())))
+    rates = {}
+    for name, account in sorted(spent.items()):
+        cpu_all, counted = sum(s for s, _ in account.values()), account[OUTCOMES[3]][1]
+        if counted:
+            rates[name] = cpu_all / counted
+            print(f"  {name}: {rates[name]:.1f} CPU-s per molecule with >= 8 within the window "
+                  f"({counted} of {sum(n for _, n in account.values())} molecules)")
+    if n_done is not None and current in rates and n_done < target:
+        hours = (target - n_done) * rates[current] / 3600
+        print(f"to {target} molecules with >= 8 within the window: {target - n_done} more, about {hours:.0f} CPU-h "
+              f"at the rate of {current} ({hours / workers:.0f} h with {workers} workers)")
 
 
 def main(argv=None) -> int:
@@ -244,7 +286,7 @@ def main(argv=None) -> int:
     protocol = spec["protocol"]
     out = Path(args.out) if args.out else ROOT / "data" / spec["out"]
     if args.status:
-        return status(out, args.since)
+        return status(out, args.since, current=_minimiser(spec), workers=max(args.workers, 1))
     if args.since is not None:
         ap.error("--since needs --status")
 

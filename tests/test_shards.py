@@ -244,10 +244,16 @@ def test_build_status_since_counts_only_new_shards_and_splits_cpu_by_minimiser(t
     assert "2 molecules" in every.stdout and "median 60.0, mean 60.0 (2 attempted molecules)" in every.stdout
     assert "GFN2-xTB in cartesian coordinates: median 80.0, mean 80.0 (1 molecules)" in every.stdout
     assert "GFN2-xTB in internal coordinates: median 40.0, mean 40.0 (1 molecules)" in every.stdout
+    # the CPU account: 120 CPU-s, a third on the molecule that counts toward the target (9 within the window)
+    assert ">= 8 within the window 33 % (1 molecules)" in every.stdout and "< 8 stored 67 % (1 molecules)" in every.stdout
+    assert "internal coordinates: 40.0 CPU-s per molecule with >= 8 within the window (1 of 1" in every.stdout
+    assert "cartesian coordinates: " not in every.stdout.split("CPU spent")[1]  # none of its molecules counts
+    assert "2999 more, about 33 CPU-h at the rate of GFN2-xTB in internal coordinates" in every.stdout
     new = subprocess.run(cmd + ["--since", "HEAD"], env=env, capture_output=True, text=True, timeout=120)
     assert new.returncode == 0, new.stderr
     assert "shards added since HEAD: 1" in new.stdout and "1 molecules, 9 conformers" in new.stdout
     assert "median 40.0, mean 40.0 (1 attempted molecules)" in new.stdout and "cartesian" not in new.stdout
     assert "GFN2-xTB in internal coordinates: median 40.0, mean 40.0 (1 molecules)" in new.stdout
+    assert ">= 8 within the window 100 % (1 molecules)" in new.stdout and "more, about" not in new.stdout
     bad = subprocess.run(cmd + ["--since", "no-such-revision"], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--since no-such-revision" in bad.stderr and "Traceback" not in bad.stderr
