@@ -175,7 +175,7 @@ OUTCOMES = ("failed or excluded", "< 8 stored", ">= 8 stored, < 8 within the win
 
 
 def status(out: Path, since: str | None = None, current: str | None = None, target: int = 3000,
-           workers: int = 2) -> int:
+           workers: int = 1) -> int:
     """Print what the shards of ``out`` hold, their storage and CPU cost. Without ``since``, also how much CPU
     the molecules still missing to ``target`` (with >= 8 conformers within the window) would take at the rate
     of the ``current`` minimiser (the one the build uses now)."""

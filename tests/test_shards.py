@@ -211,12 +211,16 @@ def test_build_status_counts_conformers_both_as_stored_and_as_read_through_the_e
     hartree = -60.0 + np.array([0.0, 0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.02, 0.03])  # last two > 6 kcal/mol
     buf = ShardBuffer()
     buf.add(0, "CCCCCCOC(=O)c1ccccc1CCC(=O)NCCC", mol, hartree, e)
-    write_shard(tmp_path / "s", buf, {"protocol": "test", "source": "x.smi", "cpu_s": {"0": 12.5}})
+    # CPU-s recorded for molecule 7 too, which has no stored conformer (as for a molecule whose build failed)
+    write_shard(tmp_path / "s", buf, {"protocol": "test", "source": "x.smi", "cpu_s": {"0": 12.5, "7": 2.5}})
     cmd = [sys.executable, str(ROOT / "scripts" / "build_dataset.py"), "--status", "--out", str(tmp_path / "s")]
     done = subprocess.run(cmd, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "1 molecules, 9 conformers" in done.stdout and "1 molecules with >= 8 conformers;" in done.stdout
     assert "7 conformers, 0 molecules with >= 8 conformers" in done.stdout  # as read: 7 within 6 kcal/mol
+    assert ("by outcome: >= 8 within the window 0 % (0 molecules), >= 8 stored, < 8 within the window 83 % "
+            "(1 molecules), < 8 stored 0 % (0 molecules), failed or excluded 17 % (1 molecules)") in done.stdout
+    assert "CPU-s per molecule with >= 8" not in done.stdout and "more, about" not in done.stdout  # none counts yet
 
 
 def test_build_status_since_counts_only_new_shards_and_splits_cpu_by_minimiser(tmp_path):
