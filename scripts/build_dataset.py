@@ -199,8 +199,9 @@ def status(out: Path, since: str | None = None, current: str | None = None, targ
     for path in paths:
         meta = shard_meta(path)
         shard_cpu = {int(k): v for k, v in meta.get("cpu_s", {}).items()}
-        cpu.setdefault(_minimiser(meta), []).extend(shard_cpu.values())
-        account = spent.setdefault(_minimiser(meta), {o: [0.0, 0] for o in OUTCOMES})
+        minimiser = _minimiser(meta)
+        cpu.setdefault(minimiser, []).extend(shard_cpu.values())
+        account = spent.setdefault(minimiser, {o: [0.0, 0] for o in OUTCOMES})
         fails.extend(shard_failures(path))
         with np.load(path, allow_pickle=False) as z:
             row = storage.setdefault(str(z["pos"].dtype), [0, 0])
